@@ -1,0 +1,253 @@
+package zonestore
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Builder collects records for one zone and turns them into an immutable Zone.
+// It is not safe for concurrent use.
+type Builder struct {
+	origin string
+	source string
+	nodes  map[string]*node
+	errs   []error
+}
+
+// NewBuilder starts a zone for origin (any case, trailing dot optional).
+func NewBuilder(origin string) *Builder {
+	return &Builder{
+		origin: Canonical(origin),
+		nodes:  make(map[string]*node),
+	}
+}
+
+// SetSource records where the zone's data came from, for logs and errors.
+func (b *Builder) SetSource(src string) { b.source = src }
+
+// Canonical returns the lower-case fully qualified form of name. It is a
+// no-op (and allocation-free) for names that already are canonical.
+func Canonical(name string) string {
+	return dns.Fqdn(strings.ToLower(name))
+}
+
+// Add adds one record. Owner names and the domain names inside rdata are
+// lower-cased once here so lookups need no case folding (TXT and other
+// free-text rdata keep their case). Records outside the zone, of a class
+// other than IN, or duplicating a record already added are rejected or
+// ignored as BIND does.
+func (b *Builder) Add(rr dns.RR) error {
+	h := rr.Header()
+	if h.Class != dns.ClassINET {
+		return fmt.Errorf("%s: class %s not supported, only IN", h.Name, dns.ClassToString[h.Class])
+	}
+	owner := Canonical(h.Name)
+	if !InZone(owner, b.origin) {
+		return fmt.Errorf("%s %s: %w %s", h.Name, dns.TypeToString[h.Rrtype], ErrOutOfZone, b.origin)
+	}
+	switch h.Rrtype {
+	case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeOPT, dns.TypeTSIG:
+		return fmt.Errorf("%s %s: type not supported in zone data", h.Name, dns.TypeToString[h.Rrtype])
+	}
+	rr = dns.Copy(rr)
+	canonicalRdata(rr)
+	n := b.nodes[owner]
+	if n == nil {
+		n = &node{name: owner}
+		b.nodes[owner] = n
+	}
+	// Share the node's name string: a million-record zone would otherwise
+	// hold a million copies of owner names.
+	rr.Header().Name = n.name
+	set := n.get(h.Rrtype)
+	if set == nil {
+		n.rrsets = append(n.rrsets, rrset{typ: h.Rrtype})
+		set = &n.rrsets[len(n.rrsets)-1]
+	} else {
+		for _, have := range set.rrs {
+			if dns.IsDuplicate(have, rr) {
+				return nil
+			}
+		}
+		// One TTL per RRset (RFC 2181 §5.2): the first record's wins, as
+		// BIND and Knot do.
+		rr.Header().Ttl = set.rrs[0].Header().Ttl
+	}
+	set.rrs = append(set.rrs, rr)
+	return nil
+}
+
+// ErrOutOfZone is returned by Add for a record whose owner is not in the zone.
+var ErrOutOfZone = errors.New("record is outside zone")
+
+// canonicalRdata lower-cases domain names inside rdata.
+func canonicalRdata(rr dns.RR) {
+	switch r := rr.(type) {
+	case *dns.CNAME:
+		r.Target = Canonical(r.Target)
+	case *dns.DNAME:
+		r.Target = Canonical(r.Target)
+	case *dns.NS:
+		r.Ns = Canonical(r.Ns)
+	case *dns.MX:
+		r.Mx = Canonical(r.Mx)
+	case *dns.SRV:
+		r.Target = Canonical(r.Target)
+	case *dns.PTR:
+		r.Ptr = Canonical(r.Ptr)
+	case *dns.SOA:
+		r.Ns = Canonical(r.Ns)
+		r.Mbox = Canonical(r.Mbox)
+	}
+}
+
+// Build validates the collected records and produces the zone: it needs
+// exactly one SOA at the apex and NS records there, rejects CNAMEs that share
+// a name with other data, and materializes empty non-terminals, delegation
+// cuts, wildcard pointers, glue and additional-section data.
+func (b *Builder) Build() (*Zone, error) {
+	errs := b.errs
+	apex := b.nodes[b.origin]
+	var soa *dns.SOA
+	if apex != nil {
+		if set := apex.get(dns.TypeSOA); set != nil {
+			if len(set.rrs) > 1 {
+				errs = append(errs, fmt.Errorf("zone %s: %d SOA records at the apex, want 1", b.origin, len(set.rrs)))
+			}
+			soa = set.rrs[0].(*dns.SOA)
+		}
+	}
+	if soa == nil {
+		errs = append(errs, fmt.Errorf("zone %s: no SOA record at the apex", b.origin))
+	}
+	if apex == nil || apex.get(dns.TypeNS) == nil {
+		errs = append(errs, fmt.Errorf("zone %s: no NS records at the apex", b.origin))
+	}
+	records := 0
+	for name, n := range b.nodes {
+		for _, set := range n.rrsets {
+			records += len(set.rrs)
+			if set.typ == dns.TypeSOA && name != b.origin {
+				errs = append(errs, fmt.Errorf("%s: SOA record not at the zone apex %s", name, b.origin))
+			}
+		}
+		if n.get(dns.TypeCNAME) != nil {
+			if len(n.get(dns.TypeCNAME).rrs) > 1 {
+				errs = append(errs, fmt.Errorf("%s: more than one CNAME record", name))
+			}
+			if len(n.rrsets) > 1 {
+				errs = append(errs, fmt.Errorf("%s: CNAME and other data", name))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	z := &Zone{
+		origin:  b.origin,
+		soa:     soa,
+		nodes:   b.nodes,
+		records: records,
+		source:  b.source,
+	}
+	neg := dns.Copy(soa).(*dns.SOA)
+	neg.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
+	z.negSOA = []dns.RR{neg}
+	z.apexNS = apex.get(dns.TypeNS).rrs
+
+	// Empty non-terminals: every ancestor of a name, up to the origin,
+	// exists. Collect first, the map must not grow while ranged over.
+	var ents []string
+	for name := range z.nodes {
+		for off, end := dns.NextLabel(name, 0); !end && len(name)-off > len(z.origin); off, end = dns.NextLabel(name, off) {
+			parent := name[off:]
+			if z.nodes[parent] == nil {
+				ents = append(ents, parent)
+			}
+		}
+	}
+	for _, name := range ents {
+		if z.nodes[name] == nil {
+			z.nodes[name] = &node{name: name}
+		}
+	}
+	// Cuts and wildcards.
+	for name, n := range z.nodes {
+		if name != z.origin && n.get(dns.TypeNS) != nil {
+			n.cut = n // provisional: the topmost cut is resolved below
+		}
+		if strings.HasPrefix(name, "*.") {
+			if parent := z.nodes[name[2:]]; parent != nil {
+				parent.wild = n
+			}
+		}
+	}
+	for _, n := range z.nodes {
+		n.cut = z.topCut(n.name)
+	}
+	for _, n := range z.nodes {
+		if n.cut == n {
+			n.refNS = n.get(dns.TypeNS).rrs
+			n.refGlue = z.glue(n.refNS)
+		}
+		if n.cut != nil {
+			continue
+		}
+		for i := range n.rrsets {
+			set := &n.rrsets[i]
+			switch set.typ {
+			case dns.TypeMX, dns.TypeSRV, dns.TypeNS:
+				set.extra = z.glue(set.rrs)
+			}
+		}
+	}
+	return z, nil
+}
+
+// topCut returns the highest delegation point at or above name, or nil.
+func (z *Zone) topCut(name string) *node {
+	var top *node
+	for off, end := 0, false; !end && len(name)-off > len(z.origin); off, end = dns.NextLabel(name, off) {
+		if n := z.nodes[name[off:]]; n != nil && n.name != z.origin && n.get(dns.TypeNS) != nil {
+			top = n
+		}
+	}
+	return top
+}
+
+// glue returns the in-zone A and AAAA records of the targets of rrs (NS, MX,
+// SRV), including addresses below cuts: those are exactly the glue a
+// referral needs.
+func (z *Zone) glue(rrs []dns.RR) []dns.RR {
+	var out []dns.RR
+	seen := map[string]bool{}
+	for _, rr := range rrs {
+		var target string
+		switch r := rr.(type) {
+		case *dns.NS:
+			target = r.Ns
+		case *dns.MX:
+			target = r.Mx
+		case *dns.SRV:
+			target = r.Target
+		}
+		if target == "" || seen[target] {
+			continue
+		}
+		seen[target] = true
+		n := z.nodes[target]
+		if n == nil {
+			continue
+		}
+		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			if set := n.get(t); set != nil {
+				out = append(out, set.rrs...)
+			}
+		}
+	}
+	return out
+}

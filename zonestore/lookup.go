@@ -1,0 +1,174 @@
+package zonestore
+
+import (
+	"github.com/miekg/dns"
+)
+
+// Kind says what kind of answer a lookup produced; the server maps it to
+// rcode and flags in one place.
+type Kind uint8
+
+const (
+	// Answer: records in Answer (possibly a CNAME chain), AA set.
+	Answer Kind = iota
+	// NoData: the name exists but has no records of the type; SOA in Ns.
+	NoData
+	// NXDomain: the name does not exist; SOA in Ns.
+	NXDomain
+	// Referral: the name is at or below a delegation; NS in Ns, glue in
+	// Extra, AA clear.
+	Referral
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Answer:
+		return "answer"
+	case NoData:
+		return "nodata"
+	case NXDomain:
+		return "nxdomain"
+	case Referral:
+		return "referral"
+	}
+	return "unknown"
+}
+
+// maxChain bounds CNAME chasing inside a zone; BIND uses 16, loops end here.
+const maxChain = 16
+
+// Result is the outcome of a lookup. Its slices are shared with the zone and
+// must not be modified: callers copy before changing TTLs or owners.
+type Result struct {
+	Kind   Kind
+	Answer []dns.RR
+	Ns     []dns.RR
+	Extra  []dns.RR
+	// Chase is set when a CNAME chain left the zone (or looped): the name
+	// the chain points to, for a recursive caller to continue with.
+	Chase string
+	// Wildcard reports that the answer was synthesized from a wildcard.
+	Wildcard bool
+}
+
+// Lookup answers qname (canonical: lower-case, fully qualified, at or below
+// the origin) and qtype from the zone per RFC 1034 §4.3.2 and RFC 4592.
+// For an exact match that needs no CNAME chasing or wildcard synthesis it
+// allocates nothing.
+func (z *Zone) Lookup(qname string, qtype uint16) Result {
+	res := z.lookup(qname, qtype)
+	if res.Kind != Answer || len(res.Answer) == 0 || qtype == dns.TypeCNAME || qtype == dns.TypeANY {
+		return res
+	}
+	cn, ok := res.Answer[len(res.Answer)-1].(*dns.CNAME)
+	if !ok {
+		return res
+	}
+	// Follow the CNAME chain inside the zone (RFC 1034 §4.3.2 step 3a). The
+	// answer accumulates every link; a loop or an exit from the zone stops
+	// the chase and reports where it pointed.
+	answer := append([]dns.RR(nil), res.Answer...)
+	wild := res.Wildcard
+	target := cn.Target
+	for i := 0; ; i++ {
+		if i == maxChain || !InZone(target, z.origin) || seenOwner(answer, target) {
+			return Result{Kind: Answer, Answer: answer, Chase: target, Wildcard: wild}
+		}
+		next := z.lookup(target, qtype)
+		wild = wild || next.Wildcard
+		switch next.Kind {
+		case Answer:
+			answer = append(answer, next.Answer...)
+			if c, ok := next.Answer[len(next.Answer)-1].(*dns.CNAME); ok {
+				target = c.Target
+				continue
+			}
+			return Result{Kind: Answer, Answer: answer, Extra: next.Extra, Wildcard: wild}
+		case Referral:
+			// The chain runs into a delegation: give the CNAMEs and the
+			// referral, as BIND does; the resolver follows from there.
+			return Result{Kind: Referral, Answer: answer, Ns: next.Ns, Extra: next.Extra, Wildcard: wild}
+		default:
+			// RFC 6604: the rcode describes the last name of the chain.
+			return Result{Kind: next.Kind, Answer: answer, Ns: next.Ns, Wildcard: wild}
+		}
+	}
+}
+
+func seenOwner(rrs []dns.RR, name string) bool {
+	for _, rr := range rrs {
+		if rr.Header().Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// lookup resolves one name without following CNAMEs.
+func (z *Zone) lookup(qname string, qtype uint16) Result {
+	if n := z.nodes[qname]; n != nil {
+		if n.cut != nil {
+			// DS lives on the parent side of a cut (RFC 4035 §3.1.4.1).
+			if n.cut == n && qtype == dns.TypeDS {
+				return z.answerNode(n, qname, qtype)
+			}
+			return Result{Kind: Referral, Ns: n.cut.refNS, Extra: n.cut.refGlue}
+		}
+		return z.answerNode(n, qname, qtype)
+	}
+	// The name does not exist: find the closest encloser (RFC 4592 §3.3.1).
+	// Empty non-terminals are nodes, so the first existing ancestor is it.
+	for off, end := dns.NextLabel(qname, 0); !end && len(qname)-off >= len(z.origin); off, end = dns.NextLabel(qname, off) {
+		ce := z.nodes[qname[off:]]
+		if ce == nil {
+			continue
+		}
+		if ce.cut != nil {
+			return Result{Kind: Referral, Ns: ce.cut.refNS, Extra: ce.cut.refGlue}
+		}
+		if ce.wild == nil {
+			break
+		}
+		res := z.answerNode(ce.wild, qname, qtype)
+		res.Wildcard = true
+		if res.Kind == Answer {
+			res.Answer = synthesize(res.Answer, qname)
+		}
+		return res
+	}
+	return Result{Kind: NXDomain, Ns: z.negSOA}
+}
+
+// answerNode answers from an existing, authoritative node.
+func (z *Zone) answerNode(n *node, qname string, qtype uint16) Result {
+	if qtype == dns.TypeANY {
+		// RFC 8482 allows a minimal answer; like BIND we give what the node
+		// has, which is rarely large for authoritative data.
+		if len(n.rrsets) == 0 {
+			return Result{Kind: NoData, Ns: z.negSOA}
+		}
+		var all []dns.RR
+		for _, set := range n.rrsets {
+			all = append(all, set.rrs...)
+		}
+		return Result{Kind: Answer, Answer: all}
+	}
+	if set := n.get(qtype); set != nil {
+		return Result{Kind: Answer, Answer: set.rrs, Extra: set.extra}
+	}
+	if set := n.get(dns.TypeCNAME); set != nil {
+		return Result{Kind: Answer, Answer: set.rrs}
+	}
+	return Result{Kind: NoData, Ns: z.negSOA}
+}
+
+// synthesize rewrites wildcard records to the query name (RFC 4592 §3.4).
+func synthesize(rrs []dns.RR, qname string) []dns.RR {
+	out := make([]dns.RR, len(rrs))
+	for i, rr := range rrs {
+		c := dns.Copy(rr)
+		c.Header().Name = qname
+		out[i] = c
+	}
+	return out
+}

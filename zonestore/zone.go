@@ -1,0 +1,138 @@
+// Package zonestore holds immutable authoritative zones and answers queries from
+// them per RFC 1034 §4.3.2 and RFC 4592. It knows nothing of the network or of
+// AWS: zones are built once by a Builder, never change afterwards, and are
+// published to readers through Store's atomic pointer.
+package zonestore
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// rrset is one (owner, type) set. extra holds the additional-section records
+// (in-zone addresses of MX/SRV/NS targets), computed once at build time so the
+// query path never searches for them.
+type rrset struct {
+	typ   uint16
+	rrs   []dns.RR
+	extra []dns.RR
+}
+
+// node is one owner name of the tree. Empty non-terminals are nodes with no
+// rrsets, so "does this name exist" is a single map hit (RFC 4592 §2.2.2).
+type node struct {
+	name   string
+	rrsets []rrset // few per name: a linear scan beats a map here
+	// cut is the topmost delegation point at or above this node (nil when the
+	// node is authoritative data). Every name at or below a cut answers with
+	// a referral; precomputing it avoids walking up the tree per query.
+	cut *node
+	// wild is the "*.<name>" child, the source of synthesis for names that do
+	// not exist directly below this node.
+	wild *node
+	// referral holds NS and glue for a node that is itself a cut.
+	refNS, refGlue []dns.RR
+}
+
+func (n *node) get(t uint16) *rrset {
+	for i := range n.rrsets {
+		if n.rrsets[i].typ == t {
+			return &n.rrsets[i]
+		}
+	}
+	return nil
+}
+
+// Zone is one authoritative zone. It is immutable once built: every method is
+// safe for concurrent use and returned slices must be treated as read-only.
+type Zone struct {
+	origin  string
+	soa     *dns.SOA
+	negSOA  []dns.RR // SOA with TTL = min(SOA TTL, MINIMUM), RFC 2308 §3
+	apexNS  []dns.RR
+	nodes   map[string]*node
+	records int
+	source  string
+}
+
+// Origin returns the zone's canonical (lower-case, fully qualified) name.
+func (z *Zone) Origin() string { return z.origin }
+
+// SOA returns the zone's SOA record.
+func (z *Zone) SOA() *dns.SOA { return z.soa }
+
+// Serial returns the SOA serial.
+func (z *Zone) Serial() uint32 { return z.soa.Serial }
+
+// Records returns the number of resource records in the zone.
+func (z *Zone) Records() int { return z.records }
+
+// Source says where the zone came from (a file path, "route53:Z…"), for logs.
+func (z *Zone) Source() string { return z.source }
+
+// Names returns the number of owner names, empty non-terminals included.
+func (z *Zone) Names() int { return len(z.nodes) }
+
+// RRs returns every record of the zone in canonical order, SOA first, for
+// zone transfers and zone-file dumps.
+func (z *Zone) RRs() []dns.RR {
+	names := make([]string, 0, len(z.nodes))
+	for name := range z.nodes {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool { return canonicalLess(names[i], names[j]) })
+	out := make([]dns.RR, 0, z.records)
+	out = append(out, z.soa)
+	for _, name := range names {
+		n := z.nodes[name]
+		for _, set := range n.rrsets {
+			if set.typ == dns.TypeSOA {
+				continue
+			}
+			out = append(out, set.rrs...)
+		}
+	}
+	return out
+}
+
+// WriteTo writes the zone as RFC 1035 zone-file text.
+func (z *Zone) WriteTo(w interface{ Write([]byte) (int, error) }) (int64, error) {
+	var total int64
+	n, err := w.Write([]byte("$ORIGIN " + z.origin + "\n"))
+	total += int64(n)
+	if err != nil {
+		return total, err
+	}
+	for _, rr := range z.RRs() {
+		n, err := w.Write([]byte(rr.String() + "\n"))
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// canonicalLess orders names per RFC 4034 §6.1: by labels from the root.
+func canonicalLess(a, b string) bool {
+	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
+	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
+		if la[i] != lb[j] {
+			return la[i] < lb[j]
+		}
+	}
+	return len(la) < len(lb)
+}
+
+// InZone reports whether the canonical name is at or below origin.
+func InZone(name, origin string) bool {
+	if origin == "." {
+		return true
+	}
+	if !strings.HasSuffix(name, origin) {
+		return false
+	}
+	return len(name) == len(origin) || name[len(name)-len(origin)-1] == '.'
+}
