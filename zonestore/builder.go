@@ -3,6 +3,7 @@ package zonestore
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -188,6 +189,12 @@ func (b *Builder) Build() (*Zone, error) {
 	}
 	for _, n := range z.nodes {
 		n.cut = z.topCut(n.name)
+		// Full slices: a reply that appends to a section (an OPT record,
+		// a chased CNAME target) must reallocate, never write into zone
+		// data shared by every concurrent query.
+		for i := range n.rrsets {
+			n.rrsets[i].rrs = slices.Clip(n.rrsets[i].rrs)
+		}
 	}
 	for _, n := range z.nodes {
 		if n.cut == n {
@@ -249,5 +256,5 @@ func (z *Zone) glue(rrs []dns.RR) []dns.RR {
 			}
 		}
 	}
-	return out
+	return slices.Clip(out)
 }

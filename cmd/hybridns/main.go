@@ -1,0 +1,76 @@
+// Command hybridns serves Route 53 and zone-file zones authoritatively and
+// forwards everything else by rule through a cache.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime/debug"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	app := &cli.App{
+		Name:  "hybridns",
+		Usage: "authoritative DNS for Route 53 zones and conditional forwarding for hybrid AWS networks",
+		Commands: []*cli.Command{
+			{
+				Name:   "serve",
+				Usage:  "answer DNS queries",
+				Flags:  configFlags(),
+				Action: serveCmd,
+			},
+			{
+				Name:   "check",
+				Usage:  "validate a config and its zones; exit non-zero on any problem",
+				Flags:  configFlags(),
+				Action: checkCmd,
+			},
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(c *cli.Context) error {
+					fmt.Fprintln(c.App.Writer, "hybridns", buildVersion())
+					return nil
+				},
+			},
+		},
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "hybridns:", err)
+		os.Exit(1)
+	}
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return version
+}
+
+func configFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config file", EnvVars: []string{"HYBRIDNS_CONFIG"}},
+		&cli.StringSliceFlag{Name: "listen", Usage: "DNS listen address, UDP and TCP (repeatable; default :53)", EnvVars: []string{"HYBRIDNS_LISTEN"}},
+		&cli.StringFlag{Name: "zone-dir", Usage: "directory of <zone>.zone files, watched for changes", EnvVars: []string{"HYBRIDNS_ZONE_DIR"}},
+		&cli.StringFlag{Name: "http-listen", Usage: "HTTP address for /healthz, /readyz, /metrics (empty: off)", EnvVars: []string{"HYBRIDNS_HTTP_LISTEN"}},
+		&cli.StringSliceFlag{Name: "forward", Usage: "forwarding rule ZONE=ADDR[,ADDR…] (repeatable)", EnvVars: []string{"HYBRIDNS_FORWARD"}},
+		&cli.StringFlag{Name: "forward-default", Usage: "upstreams for every other name: ADDR[,ADDR…] (`vpc` = the VPC resolver)", EnvVars: []string{"HYBRIDNS_FORWARD_DEFAULT"}},
+		&cli.StringFlag{Name: "allow-recursion", Usage: "client networks that may use forwarding: CIDR[,CIDR…] (default loopback, RFC 1918, RFC 4193)", EnvVars: []string{"HYBRIDNS_ALLOW_RECURSION"}},
+		&cli.StringFlag{Name: "vpc-cidr", Usage: "the VPC's CIDR (the `vpc` upstream is its base + 2)", EnvVars: []string{"HYBRIDNS_VPC_CIDR"}},
+		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn, error", EnvVars: []string{"HYBRIDNS_LOG_LEVEL"}},
+		&cli.StringFlag{Name: "log-format", Usage: "text or json", EnvVars: []string{"HYBRIDNS_LOG_FORMAT"}},
+	}
+}

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"hybridns/server"
+	"hybridns/zonestore"
+	"hybridns/zonestore/zonedir"
+)
+
+// configFromCLI reads the config file (if any) and applies flags on top.
+func configFromCLI(c *cli.Context) (*Config, error) {
+	cfg := &Config{}
+	if path := c.String("config"); path != "" {
+		var err error
+		if cfg, err = loadConfig(path); err != nil {
+			return nil, err
+		}
+	}
+	if c.IsSet("listen") {
+		cfg.Listen = splitList(c.StringSlice("listen"))
+	}
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = []string{":53"}
+	}
+	if c.IsSet("zone-dir") {
+		cfg.ZoneDir = c.String("zone-dir")
+	}
+	if c.IsSet("http-listen") {
+		cfg.HTTPListen = c.String("http-listen")
+	}
+	if c.IsSet("forward") {
+		cfg.Forward = nil
+		for _, f := range c.StringSlice("forward") {
+			zone, ups, ok := strings.Cut(f, "=")
+			if !ok || zone == "" || ups == "" {
+				return nil, fmt.Errorf("--forward %q: want ZONE=ADDR[,ADDR…]", f)
+			}
+			cfg.Forward = append(cfg.Forward, ForwardRule{Zone: zone, Upstreams: splitList([]string{ups})})
+		}
+	}
+	if c.IsSet("forward-default") {
+		cfg.ForwardDefault = splitList([]string{c.String("forward-default")})
+	}
+	if c.IsSet("allow-recursion") {
+		cfg.AllowRecursion = splitList([]string{c.String("allow-recursion")})
+		if cfg.AllowRecursion == nil {
+			cfg.AllowRecursion = []string{}
+		}
+	}
+	if c.IsSet("vpc-cidr") {
+		cfg.AWS.VPCCIDR = c.String("vpc-cidr")
+	}
+	if c.IsSet("log-level") {
+		cfg.Log.Level = c.String("log-level")
+	}
+	if c.IsSet("log-format") {
+		cfg.Log.Format = c.String("log-format")
+	}
+	return cfg, cfg.validate()
+}
+
+// splitList flattens comma-separated values.
+func splitList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func newLogger(cfg LogConfig) *slog.Logger {
+	var level slog.Level
+	switch strings.ToLower(cfg.Level) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+func checkCmd(c *cli.Context) error {
+	cfg, err := configFromCLI(c)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	fwd, err := buildForwarder(cfg, nil)
+	if err != nil {
+		errs = append(errs, err)
+	} else if fwd != nil {
+		defer fwd.Close()
+	}
+	zones := 0
+	if cfg.ZoneDir != "" {
+		zs, err := zonedir.Parse(cfg.ZoneDir)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, z := range zs {
+			if err := ruleConflict(fwd, z.Origin()); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", z.Source(), err))
+			}
+			fmt.Fprintf(c.App.Writer, "zone %s: %d records, serial %d (%s)\n", z.Origin(), z.Records(), z.Serial(), z.Source())
+		}
+		zones = len(zs)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "ok: %d zones\n", zones)
+	return nil
+}
+
+// ruleConflict reports a forwarding rule for exactly a served zone's name:
+// which of the two should answer would be a guess.
+func ruleConflict(fwd forwarderCloser, origin string) error {
+	if fwd == nil {
+		return nil
+	}
+	if suffix, ok := fwd.Match(origin); ok && suffix == origin {
+		return fmt.Errorf("zone %s is also a forwarding rule; remove one", origin)
+	}
+	return nil
+}
+
+func serveCmd(c *cli.Context) error {
+	cfg, err := configFromCLI(c)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log)
+	log.Info("starting", slog.String("version", buildVersion()))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	store := zonestore.NewStore()
+	fwd, err := buildForwarder(cfg, log)
+	if err != nil {
+		return err
+	}
+	var srvFwd server.Forwarder
+	if fwd != nil {
+		defer fwd.Close()
+		srvFwd = fwd
+	}
+	recursion, _ := cfg.recursionPrefixes()
+	views := make([]server.View, 0, len(cfg.Views))
+	for _, v := range cfg.Views {
+		sv := server.View{Name: v.Name}
+		for _, p := range v.Clients {
+			sv.Clients = append(sv.Clients, mustPrefix(p))
+		}
+		views = append(views, sv)
+	}
+
+	var ready atomic.Bool
+	var loader *zonedir.Loader
+	if cfg.ZoneDir != "" {
+		loader = zonedir.New(cfg.ZoneDir, store, zonestore.DefaultView, log)
+		loader.Reject = func(origin string) error { return ruleConflict(fwd, origin) }
+		// A broken file is logged and skipped; the others serve.
+		_ = loader.Scan()
+		go func() {
+			if err := loader.Watch(ctx, 200*time.Millisecond, 30*time.Second); err != nil {
+				log.Error("zone dir watch stopped; SIGHUP still reloads", slog.Any("err", err))
+			}
+		}()
+	}
+
+	srv, err := server.New(server.Config{
+		Listen:         cfg.Listen,
+		Store:          store,
+		Forwarder:      srvFwd,
+		AllowRecursion: recursion,
+		Views:          views,
+		Logger:         log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	ready.Store(true)
+
+	var httpSrv *http.Server
+	if cfg.HTTPListen != "" {
+		httpSrv, err = startHTTP(cfg.HTTPListen, &ready, log)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			log.Info("SIGHUP: rescanning zones")
+			if loader != nil {
+				_ = loader.Scan()
+			}
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	log.Info("shutting down")
+	ready.Store(false)
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if httpSrv != nil {
+		_ = httpSrv.Shutdown(shutCtx)
+	}
+	return srv.Shutdown(shutCtx)
+}
+
+func startHTTP(addr string, ready *atomic.Bool, log *slog.Logger) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", slog.Any("err", err))
+		}
+	}()
+	log.Info("http listening", slog.String("addr", ln.Addr().String()))
+	return hs, nil
+}

@@ -1,0 +1,356 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"hybridns/zonestore"
+)
+
+// maxCrossChase bounds how many further CNAME hops a recursive answer follows
+// after leaving a zone (into other zones or the forwarder).
+const maxCrossChase = 8
+
+// ServeDNS implements dns.Handler.
+func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	s.stats.Queries.Add(1)
+	m := s.answer(w, r)
+	if m == nil {
+		return
+	}
+	s.scrub(w, r, m)
+	if err := w.WriteMsg(m); err != nil {
+		s.stats.WriteErrors.Add(1)
+		s.log.Debug("write reply", slog.String("client", w.RemoteAddr().String()), slog.Any("err", err))
+	}
+}
+
+// client is what the handler knows about the sender of one query.
+type client struct {
+	addr    netip.Addr
+	udp     bool
+	view    string
+	recurse bool
+}
+
+func (s *Server) client(w dns.ResponseWriter) client {
+	var c client
+	switch a := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		c.addr, _ = netip.AddrFromSlice(a.IP)
+		c.udp = true
+	case *net.TCPAddr:
+		c.addr, _ = netip.AddrFromSlice(a.IP)
+	}
+	c.addr = c.addr.Unmap()
+	c.view = s.viewOf(c.addr)
+	c.recurse = s.cfg.Forwarder != nil && contains(s.recurse, c.addr)
+	return c
+}
+
+// viewOf returns the view whose networks hold addr most specifically.
+func (s *Server) viewOf(addr netip.Addr) string {
+	best, bits := zonestore.DefaultView, -1
+	for _, v := range s.views {
+		for _, p := range v.Clients {
+			if p.Bits() > bits && p.Contains(addr) {
+				best, bits = v.Name, p.Bits()
+			}
+		}
+	}
+	return best
+}
+
+func contains(ps []netip.Prefix, addr netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// answer builds the reply to r, or returns nil to send nothing.
+func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.Id = r.Id
+	m.Response = true
+	m.Opcode = r.Opcode
+	m.RecursionDesired = r.RecursionDesired
+	m.CheckingDisabled = r.CheckingDisabled
+	m.Question = r.Question // the client's case, echoed (RFC 1035 §7.3 / 0x20)
+
+	// EDNS (RFC 6891): one OPT at most, version 0 only.
+	var opt *dns.OPT
+	for _, rr := range r.Extra {
+		if o, ok := rr.(*dns.OPT); ok {
+			if opt != nil {
+				s.stats.FormErr.Add(1)
+				m.Rcode = dns.RcodeFormatError
+				return m
+			}
+			opt = o
+		}
+	}
+	if opt != nil {
+		m.SetEdns0(s.cfg.UDPSize, opt.Do())
+		if opt.Version() != 0 {
+			m.Rcode = dns.RcodeBadVers
+			return m
+		}
+	}
+	q := r.Question[0]
+	if q.Qclass != dns.ClassINET {
+		s.stats.Refused.Add(1)
+		m.Rcode = dns.RcodeRefused
+		return m
+	}
+	switch q.Qtype {
+	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeMAILA, dns.TypeMAILB:
+		// Zone transfers are not served (yet); meta types are not queries.
+		s.stats.Refused.Add(1)
+		m.Rcode = dns.RcodeRefused
+		if q.Qtype == dns.TypeOPT {
+			m.Rcode = dns.RcodeFormatError
+		}
+		return m
+	}
+
+	c := s.client(w)
+	qname := strings.ToLower(q.Name)
+	snap := s.cfg.Store.Load()
+	if z := s.zoneFor(snap, c.view, qname); z != nil {
+		s.stats.Authoritative.Add(1)
+		s.authoritative(m, r, c, snap, z, qname, q.Qtype)
+		return m
+	}
+	s.forward(m, r, c)
+	return m
+}
+
+// zoneFor returns the zone that answers qname, or nil when a forwarding rule
+// is more specific than every zone holding the name (a rule for
+// onprem.corp.example. beats the zone corp.example.; the zone beats a rule
+// for example.).
+func (s *Server) zoneFor(snap *zonestore.Snapshot, view, qname string) *zonestore.Zone {
+	z := snap.Find(view, qname)
+	if z == nil || s.cfg.Forwarder == nil {
+		return z
+	}
+	if suffix, ok := s.cfg.Forwarder.Match(qname); ok && len(suffix) > len(z.Origin()) {
+		return nil
+	}
+	return z
+}
+
+// authoritative fills m from zone z and, for a recursive client, follows a
+// CNAME chain that leaves the zone.
+func (s *Server) authoritative(m, r *dns.Msg, c client, snap *zonestore.Snapshot, z *zonestore.Zone, qname string, qtype uint16) {
+	res := z.Lookup(qname, qtype)
+	m.RecursionAvailable = c.recurse
+	m.Authoritative = res.Kind != zonestore.Referral
+	m.Answer, m.Ns, m.Extra = res.Answer, res.Ns, appendExtra(res.Extra, m.Extra)
+	if res.Kind == zonestore.NXDomain {
+		m.Rcode = dns.RcodeNameError
+	}
+	if res.Chase == "" || !c.recurse || !r.RecursionDesired {
+		return
+	}
+	// We are this client's resolver: finish the chain as the VPC resolver
+	// would, through other zones and the forwarder.
+	answer := append([]dns.RR(nil), res.Answer...)
+	target := res.Chase
+	for hop := 0; hop < maxCrossChase; hop++ {
+		if seenName(answer, target) {
+			break // a loop across zones: the chain so far is the answer
+		}
+		var next []dns.RR
+		if z2 := s.zoneFor(snap, c.view, target); z2 != nil {
+			res2 := z2.Lookup(target, qtype)
+			next, m.Ns = res2.Answer, res2.Ns
+			m.Rcode = dns.RcodeSuccess
+			if res2.Kind == zonestore.NXDomain {
+				m.Rcode = dns.RcodeNameError
+			}
+			target = res2.Chase
+		} else {
+			m.Authoritative = false
+			resp, ok := s.resolveTarget(r, target, qtype)
+			if !ok {
+				m.Rcode = dns.RcodeServerFailure
+				m.Answer = answer
+				return
+			}
+			next, m.Ns, m.Rcode = resp.Answer, resp.Ns, resp.Rcode
+			target = ""
+			if n := len(next); n > 0 {
+				if cn, ok := next[n-1].(*dns.CNAME); ok && qtype != dns.TypeCNAME {
+					target = strings.ToLower(cn.Target)
+				}
+			}
+			if target != "" && s.zoneFor(snap, c.view, target) == nil {
+				target = "" // the upstream already chased what it could
+			}
+		}
+		answer = append(answer, next...)
+		if target == "" {
+			break
+		}
+	}
+	m.Answer = answer
+	m.Extra = appendExtra(nil, m.Extra)
+}
+
+// resolveTarget asks the forwarder for name/qtype on behalf of r's client.
+func (s *Server) resolveTarget(r *dns.Msg, name string, qtype uint16) (*dns.Msg, bool) {
+	sub := new(dns.Msg)
+	sub.SetQuestion(name, qtype)
+	sub.RecursionDesired = true
+	sub.CheckingDisabled = r.CheckingDisabled
+	if o := r.IsEdns0(); o != nil {
+		sub.SetEdns0(s.cfg.UDPSize, o.Do())
+	}
+	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.QueryTimeout)
+	defer cancel()
+	resp, err := s.cfg.Forwarder.Resolve(ctx, sub)
+	if err != nil {
+		s.log.Debug("resolve cname target", slog.String("name", name), slog.Any("err", err))
+		return nil, false
+	}
+	return resp, true
+}
+
+func seenName(rrs []dns.RR, name string) bool {
+	for _, rr := range rrs {
+		if strings.EqualFold(rr.Header().Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// forward answers a name no zone holds: through the forwarder for clients
+// allowed to recurse, from the cache for RD=0 queries, REFUSED otherwise.
+func (s *Server) forward(m, r *dns.Msg, c client) {
+	f := s.cfg.Forwarder
+	if f == nil || !c.recurse {
+		s.stats.Refused.Add(1)
+		m.Rcode = dns.RcodeRefused
+		return
+	}
+	m.RecursionAvailable = true
+	if f.IsLoop(r) {
+		s.stats.Loops.Add(1)
+		s.log.Error("forwarding loop: received our own forwarded query", slog.String("name", r.Question[0].Name), slog.String("client", c.addr.String()))
+		m.Rcode = dns.RcodeServerFailure
+		return
+	}
+	var resp *dns.Msg
+	if !r.RecursionDesired {
+		// As BIND: a non-recursive query for a forwarded name gets what the
+		// cache holds, else REFUSED.
+		cached, ok := f.CacheOnly(r)
+		if !ok {
+			s.stats.Refused.Add(1)
+			m.Rcode = dns.RcodeRefused
+			return
+		}
+		resp = cached
+	} else {
+		ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.QueryTimeout)
+		defer cancel()
+		var err error
+		resp, err = f.Resolve(ctx, r)
+		if err != nil {
+			s.stats.ServFail.Add(1)
+			s.log.Debug("forward", slog.String("name", r.Question[0].Name), slog.Any("err", err))
+			m.Rcode = dns.RcodeServerFailure
+			return
+		}
+	}
+	s.stats.Forwarded.Add(1)
+	m.Rcode = resp.Rcode
+	m.Authoritative = false
+	m.AuthenticatedData = resp.AuthenticatedData
+	m.Answer, m.Ns = resp.Answer, resp.Ns
+	m.Extra = appendExtra(resp.Extra, m.Extra)
+}
+
+// appendExtra returns extra (without any OPT, which is ours to set) followed
+// by the OPT records of ours; it never writes into extra's backing array,
+// which may belong to a zone.
+func appendExtra(extra, ours []dns.RR) []dns.RR {
+	var opt dns.RR
+	for _, rr := range ours {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			opt = rr
+		}
+	}
+	n := 0
+	for _, rr := range extra {
+		if rr.Header().Rrtype != dns.TypeOPT {
+			n++
+		}
+	}
+	if opt == nil && n == len(extra) {
+		return extra
+	}
+	out := make([]dns.RR, 0, n+1)
+	for _, rr := range extra {
+		if rr.Header().Rrtype != dns.TypeOPT {
+			out = append(out, rr)
+		}
+	}
+	if opt != nil {
+		out = append(out, opt)
+	}
+	return out
+}
+
+// scrub fits m to the client's buffer: over UDP at most the client's EDNS
+// size (512 without EDNS) capped at ours. Additional records are dropped
+// first without TC; if the answer or authority does not fit, the reply goes
+// out empty with TC set so the client retries over TCP, as BIND does.
+func (s *Server) scrub(w dns.ResponseWriter, r, m *dns.Msg) {
+	size := dns.MaxMsgSize
+	if _, ok := w.RemoteAddr().(*net.UDPAddr); ok {
+		size = dns.MinMsgSize
+		if o := r.IsEdns0(); o != nil {
+			size = max(int(o.UDPSize()), dns.MinMsgSize)
+			size = min(size, s.udpSize)
+		}
+	}
+	m.Compress = true
+	if m.Len() <= size {
+		return
+	}
+	var opt []dns.RR
+	var extra []dns.RR
+	for _, rr := range m.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			opt = append(opt, rr)
+		} else {
+			extra = append(extra, rr)
+		}
+	}
+	m.Extra = opt
+	if m.Len() <= size {
+		// Keep as much additional data as fits.
+		for i := range extra {
+			m.Extra = append(append([]dns.RR(nil), extra[:i+1]...), opt...)
+			if m.Len() > size {
+				m.Extra = append(append([]dns.RR(nil), extra[:i]...), opt...)
+				break
+			}
+		}
+		return
+	}
+	s.stats.Truncated.Add(1)
+	m.Truncated = true
+	m.Answer, m.Ns, m.Extra = nil, nil, opt
+}

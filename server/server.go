@@ -1,0 +1,270 @@
+// Package server owns the DNS listeners and the query handler: it picks the
+// client's view, answers from the zone store, hands other names to the
+// forwarder when the client may recurse, and fits every reply to the
+// client's buffer.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"hybridns/zonestore"
+)
+
+// Forwarder is what the handler needs from the forwarding path; it is
+// satisfied by *forwarder.Forwarder and wired in cmd.
+type Forwarder interface {
+	// Resolve answers req through the upstreams and cache. The reply is
+	// owned by the caller.
+	Resolve(ctx context.Context, req *dns.Msg) (*dns.Msg, error)
+	// Match returns the most specific forwarding rule for a canonical name.
+	Match(qname string) (suffix string, ok bool)
+	// CacheOnly answers from the cache alone (RD=0 clients).
+	CacheOnly(req *dns.Msg) (*dns.Msg, bool)
+	// IsLoop reports whether req is one of our own forwarded queries.
+	IsLoop(req *dns.Msg) bool
+}
+
+// View is a named set of client networks; its clients see the zones of the
+// store's view of the same name on top of the public (default) zones.
+type View struct {
+	Name    string
+	Clients []netip.Prefix
+}
+
+// Config configures a Server. Store is required; everything else has a
+// usable zero value.
+type Config struct {
+	Listen    []string // host:port, UDP and TCP on each; default "127.0.0.1:53"
+	Store     *zonestore.Store
+	Forwarder Forwarder // nil: authoritative only
+	// AllowRecursion lists the client networks that may use the forwarder.
+	// Nil means DefaultRecursionClients; an empty non-nil slice means nobody.
+	AllowRecursion []netip.Prefix
+	Views          []View
+	// UDPSize is the EDNS buffer size we advertise and the most we send
+	// over UDP (RFC 9715 / DNS flag day 2020: 1232).
+	UDPSize        uint16
+	TCPIdleTimeout time.Duration // RFC 7766 idle timeout, default 10s
+	ReadTimeout    time.Duration // first read on a new TCP connection, default 2s
+	WriteTimeout   time.Duration // default 2s
+	QueryTimeout   time.Duration // overall deadline of a forwarded query, default 5s
+	Logger         *slog.Logger
+}
+
+// DefaultRecursionClients are loopback, RFC 1918, RFC 6598 shared space and
+// RFC 4193 unique-local addresses: the networks of a VPC and its on-prem peers.
+var DefaultRecursionClients = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("::1/128"),
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("fc00::/7"),
+}
+
+// Server is a running set of DNS listeners sharing one handler.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	recurse  []netip.Prefix
+	views    []View
+	udpSize  int
+	servers  []*dns.Server
+	udpAddrs []net.Addr
+	tcpAddrs []net.Addr
+	mu       sync.Mutex
+	started  bool
+	baseCtx  context.Context
+	cancel   context.CancelFunc
+	stats    Stats
+}
+
+// Stats are the handler's counters, read with Load.
+type Stats struct {
+	Queries, Authoritative, Forwarded, Refused, ServFail, FormErr, Truncated, Loops, WriteErrors atomic.Uint64
+}
+
+// New validates cfg and returns a server that is not yet listening.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: no zone store")
+	}
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = []string{"127.0.0.1:53"}
+	}
+	if cfg.UDPSize == 0 {
+		cfg.UDPSize = 1232
+	}
+	if cfg.UDPSize < dns.MinMsgSize {
+		return nil, fmt.Errorf("server: udp size %d below %d", cfg.UDPSize, dns.MinMsgSize)
+	}
+	if cfg.TCPIdleTimeout == 0 {
+		cfg.TCPIdleTimeout = 10 * time.Second
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 2 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 2 * time.Second
+	}
+	if cfg.QueryTimeout == 0 {
+		cfg.QueryTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger.With(slog.String("component", "server")),
+		recurse: cfg.AllowRecursion,
+		views:   cfg.Views,
+		udpSize: int(cfg.UDPSize),
+	}
+	if s.recurse == nil {
+		s.recurse = DefaultRecursionClients
+	}
+	for _, v := range cfg.Views {
+		if v.Name == zonestore.DefaultView {
+			return nil, errors.New("server: a view needs a name")
+		}
+	}
+	return s, nil
+}
+
+// Stats returns the live counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+// Start binds every listen address (UDP and TCP) and serves until Shutdown.
+// It returns once all listeners are bound, or the first bind error.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("server: already started")
+	}
+	s.baseCtx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	var lc net.ListenConfig
+	for _, addr := range s.cfg.Listen {
+		pc, err := lc.ListenPacket(ctx, "udp", addr)
+		if err != nil {
+			s.closeAll()
+			return fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		// Bind TCP to the port UDP got, so ":0" yields one port for both.
+		tcpAddr := pc.LocalAddr().String()
+		ln, err := lc.Listen(ctx, "tcp", tcpAddr)
+		if err != nil {
+			pc.Close()
+			s.closeAll()
+			return fmt.Errorf("listen tcp %s: %w", tcpAddr, err)
+		}
+		s.udpAddrs = append(s.udpAddrs, pc.LocalAddr())
+		s.tcpAddrs = append(s.tcpAddrs, ln.Addr())
+		s.servers = append(s.servers,
+			s.newDNSServer(&dns.Server{PacketConn: pc, Net: "udp"}),
+			s.newDNSServer(&dns.Server{Listener: ln, Net: "tcp"}))
+	}
+	for _, srv := range s.servers {
+		ready := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(ready) }
+		go func(srv *dns.Server) {
+			if err := srv.ActivateAndServe(); err != nil {
+				s.log.Error("listener stopped", slog.String("net", srv.Net), slog.Any("err", err))
+			}
+		}(srv)
+		<-ready
+	}
+	s.started = true
+	for i := range s.udpAddrs {
+		s.log.Info("listening", slog.String("udp", s.udpAddrs[i].String()), slog.String("tcp", s.tcpAddrs[i].String()))
+	}
+	return nil
+}
+
+func (s *Server) newDNSServer(srv *dns.Server) *dns.Server {
+	srv.Handler = s
+	srv.UDPSize = 65535 // read buffer: accept any query size, we cap replies ourselves
+	srv.ReadTimeout = s.cfg.ReadTimeout
+	srv.WriteTimeout = s.cfg.WriteTimeout
+	idle := s.cfg.TCPIdleTimeout
+	srv.IdleTimeout = func() time.Duration { return idle }
+	srv.MaxTCPQueries = -1 // RFC 7766: keep serving a connection while it is used
+	srv.MsgAcceptFunc = acceptQuery
+	return srv
+}
+
+func (s *Server) closeAll() {
+	for _, srv := range s.servers {
+		if srv.PacketConn != nil {
+			srv.PacketConn.Close()
+		}
+		if srv.Listener != nil {
+			srv.Listener.Close()
+		}
+	}
+	s.servers, s.udpAddrs, s.tcpAddrs = nil, nil, nil
+}
+
+// Addrs returns the bound UDP and TCP addresses, in Listen order.
+func (s *Server) Addrs() (udp, tcp []net.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]net.Addr(nil), s.udpAddrs...), append([]net.Addr(nil), s.tcpAddrs...)
+}
+
+// Shutdown stops accepting queries and waits, until ctx ends, for the ones
+// in flight to be answered.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		return nil
+	}
+	s.started = false
+	var errs []error
+	var wg sync.WaitGroup
+	var emu sync.Mutex
+	for _, srv := range s.servers {
+		wg.Add(1)
+		go func(srv *dns.Server) {
+			defer wg.Done()
+			// miekg waits for in-flight handlers before closing the socket.
+			if err := srv.ShutdownContext(ctx); err != nil {
+				emu.Lock()
+				errs = append(errs, fmt.Errorf("shutdown %s listener: %w", srv.Net, err))
+				emu.Unlock()
+			}
+		}(srv)
+	}
+	wg.Wait()
+	s.cancel()
+	return errors.Join(errs...)
+}
+
+// acceptQuery rejects what is not a well-formed query before it is unpacked:
+// responses are dropped (no reflection), other opcodes get NOTIMP, anything
+// but exactly one question gets FORMERR.
+func acceptQuery(dh dns.Header) dns.MsgAcceptAction {
+	const qrBit = 1 << 15
+	if dh.Bits&qrBit != 0 {
+		return dns.MsgIgnore
+	}
+	if opcode := int(dh.Bits>>11) & 0xF; opcode != dns.OpcodeQuery {
+		return dns.MsgRejectNotImplemented
+	}
+	if dh.Qdcount != 1 || dh.Ancount > 0 || dh.Nscount > 0 || dh.Arcount > 2 {
+		return dns.MsgReject
+	}
+	return dns.MsgAccept
+}
