@@ -131,8 +131,8 @@ func TestLookup(t *testing.T) {
 		{qname: "a.b.wild.example.org.", qtype: dns.TypeTXT, kind: Answer,
 			answer: []string{`a.b.wild.example.org. 3600 IN TXT "wild"`}},
 		{qname: "foo.wild.example.org.", qtype: dns.TypeMX, kind: NoData, ns: []string{soa}},
-		{qname: "exists.wild.example.org.", qtype: dns.TypeA, kind: NoData, ns: []string{soa}}, // existing name blocks the wildcard
-		{qname: "ent.wild.example.org.", qtype: dns.TypeA, kind: NoData, ns: []string{soa}},    // ENT blocks it
+		{qname: "exists.wild.example.org.", qtype: dns.TypeA, kind: NoData, ns: []string{soa}},  // existing name blocks the wildcard
+		{qname: "ent.wild.example.org.", qtype: dns.TypeA, kind: NoData, ns: []string{soa}},     // ENT blocks it
 		{qname: "b.ent.wild.example.org.", qtype: dns.TypeA, kind: NXDomain, ns: []string{soa}}, // closest encloser ent.wild has no *
 		{qname: "*.wild.example.org.", qtype: dns.TypeA, kind: Answer,
 			answer: []string{"*.wild.example.org. 3600 IN A 192.0.2.100"}},
