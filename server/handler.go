@@ -124,7 +124,17 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) *dns.Msg {
 	c := s.client(w)
 	qname := strings.ToLower(q.Name)
 	snap := s.cfg.Store.Load()
-	if z := s.zoneFor(snap, c.view, qname); z != nil {
+	z := s.zoneFor(snap, c.view, qname)
+	if z != nil && q.Qtype == dns.TypeDS && qname == z.Origin() && qname != "." {
+		// DS belongs to the parent side of a cut (RFC 4035 §3.1.4.1): when
+		// we also serve the parent, it answers.
+		if off, end := dns.NextLabel(qname, 0); !end {
+			if parent := s.zoneFor(snap, c.view, qname[off:]); parent != nil {
+				z = parent
+			}
+		}
+	}
+	if z != nil {
 		s.stats.Authoritative.Add(1)
 		s.authoritative(m, r, c, snap, z, qname, q.Qtype)
 		return m
@@ -153,7 +163,9 @@ func (s *Server) zoneFor(snap *zonestore.Snapshot, view, qname string) *zonestor
 func (s *Server) authoritative(m, r *dns.Msg, c client, snap *zonestore.Snapshot, z *zonestore.Zone, qname string, qtype uint16) {
 	res := z.Lookup(qname, qtype)
 	m.RecursionAvailable = c.recurse
-	m.Authoritative = res.Kind != zonestore.Referral
+	// AA describes the first owner in the answer: a CNAME of ours that
+	// leads into a delegation is still authoritative data.
+	m.Authoritative = res.Kind != zonestore.Referral || len(res.Answer) > 0
 	m.Answer, m.Ns, m.Extra = res.Answer, res.Ns, appendExtra(res.Extra, m.Extra)
 	if res.Kind == zonestore.NXDomain {
 		m.Rcode = dns.RcodeNameError
