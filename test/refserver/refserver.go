@@ -205,6 +205,30 @@ func StartHybridns(t testing.TB, bin, zoneDir string) *Server {
 	})
 }
 
+// StartHybridnsArgs runs `BIN serve --listen 127.0.0.1:PORT ARGS...` and waits
+// until every zone in zones answers its SOA (none: until the process has
+// bound its port and answers at all).
+func StartHybridnsArgs(t testing.TB, bin string, zones []Zone, args ...string) *Server {
+	t.Helper()
+	return start(t, "hybridns", zones, func(dir string, port int) ([]string, error) {
+		return append([]string{bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, args...), nil
+	})
+}
+
+// Signal sends sig to the server process.
+func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
+
+// Wait waits up to d for the process to exit and returns its exit code, or
+// -1 and an error if it is still running.
+func (s *Server) Wait(d time.Duration) (int, error) {
+	select {
+	case <-s.done:
+		return s.cmd.ProcessState.ExitCode(), nil
+	case <-time.After(d):
+		return -1, fmt.Errorf("%s still running after %v", s.Name, d)
+	}
+}
+
 var build struct {
 	once sync.Once
 	dir  string
@@ -320,6 +344,10 @@ func (s *Server) waitReady(zones []Zone) error {
 		pending = append(pending, fqdn(z.Origin))
 	}
 	var last string
+	if len(pending) == 0 {
+		// No zone to wait for: any answer at all means it is listening.
+		pending = append(pending, "")
+	}
 	for len(pending) > 0 {
 		select {
 		case <-s.done:
@@ -330,12 +358,15 @@ func (s *Server) waitReady(zones []Zone) error {
 			return fmt.Errorf("no authoritative SOA for %v within %v (last: %s)", pending, readyTimeout, last)
 		}
 		m := new(dns.Msg)
-		m.SetQuestion(pending[0], dns.TypeSOA)
+		m.SetQuestion(max(pending[0], "."), dns.TypeSOA)
 		m.RecursionDesired = false
 		r, _, err := c.Exchange(m, s.Addr)
 		switch {
 		case err != nil:
 			last = err.Error()
+		case pending[0] == "":
+			pending = pending[1:]
+			continue
 		case r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) == 0 || r.Answer[0].Header().Rrtype != dns.TypeSOA:
 			last = fmt.Sprintf("%s rcode=%s aa=%v answers=%d", pending[0], dns.RcodeToString[r.Rcode], r.Authoritative, len(r.Answer))
 		default:
