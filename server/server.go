@@ -80,7 +80,8 @@ type Server struct {
 	recurse  []netip.Prefix
 	views    []View
 	udpSize  int
-	servers  []*dns.Server
+	servers  []*dns.Server // TCP
+	udp      []*udpListener
 	udpAddrs []net.Addr
 	tcpAddrs []net.Addr
 	mu       sync.Mutex
@@ -93,6 +94,9 @@ type Server struct {
 // Stats are the handler's counters, read with Load.
 type Stats struct {
 	Queries, Authoritative, Forwarded, Refused, ServFail, FormErr, Truncated, Loops, WriteErrors atomic.Uint64
+	// UDPBatches and UDPDatagrams count recvmmsg calls and what they
+	// returned: their ratio is the batching the load achieves.
+	UDPBatches, UDPDatagrams, FastPath atomic.Uint64
 }
 
 // New validates cfg and returns a server that is not yet listening.
@@ -161,6 +165,12 @@ func (s *Server) Start(ctx context.Context) error {
 			s.closeAll()
 			return fmt.Errorf("listen udp %s: %w", addr, err)
 		}
+		uc, ok := pc.(*net.UDPConn)
+		if !ok {
+			pc.Close()
+			s.closeAll()
+			return fmt.Errorf("listen udp %s: not a UDP socket", addr)
+		}
 		// Bind TCP to the port UDP got, so ":0" yields one port for both.
 		tcpAddr := pc.LocalAddr().String()
 		ln, err := lc.Listen(ctx, "tcp", tcpAddr)
@@ -171,9 +181,18 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.udpAddrs = append(s.udpAddrs, pc.LocalAddr())
 		s.tcpAddrs = append(s.tcpAddrs, ln.Addr())
-		s.servers = append(s.servers,
-			s.newDNSServer(&dns.Server{PacketConn: pc, Net: "udp"}),
-			s.newDNSServer(&dns.Server{Listener: ln, Net: "tcp"}))
+		ul, err := newUDPListener(s, uc)
+		if err != nil {
+			uc.Close()
+			ln.Close()
+			s.closeAll()
+			return fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		s.udp = append(s.udp, ul)
+		s.servers = append(s.servers, s.newDNSServer(&dns.Server{Listener: ln, Net: "tcp"}))
+	}
+	for _, l := range s.udp {
+		l.start()
 	}
 	for _, srv := range s.servers {
 		ready := make(chan struct{})
@@ -194,7 +213,6 @@ func (s *Server) Start(ctx context.Context) error {
 
 func (s *Server) newDNSServer(srv *dns.Server) *dns.Server {
 	srv.Handler = s
-	srv.UDPSize = 65535 // read buffer: accept any query size, we cap replies ourselves
 	srv.ReadTimeout = s.cfg.ReadTimeout
 	srv.WriteTimeout = s.cfg.WriteTimeout
 	idle := s.cfg.TCPIdleTimeout
@@ -205,6 +223,10 @@ func (s *Server) newDNSServer(srv *dns.Server) *dns.Server {
 }
 
 func (s *Server) closeAll() {
+	for _, l := range s.udp {
+		l.conn.Close()
+	}
+	s.udp = nil
 	for _, srv := range s.servers {
 		if srv.PacketConn != nil {
 			srv.PacketConn.Close()
@@ -247,8 +269,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			}
 		}(srv)
 	}
+	for _, l := range s.udp {
+		wg.Add(1)
+		go func(l *udpListener) {
+			defer wg.Done()
+			if err := l.shutdown(ctx.Done()); err != nil {
+				emu.Lock()
+				errs = append(errs, fmt.Errorf("shutdown udp listener: %w", err))
+				emu.Unlock()
+			}
+		}(l)
+	}
 	wg.Wait()
 	s.cancel()
+	s.log.Info("stopped", slog.Uint64("queries", s.stats.Queries.Load()), slog.Uint64("udp_batches", s.stats.UDPBatches.Load()),
+		slog.Uint64("udp_datagrams", s.stats.UDPDatagrams.Load()), slog.Uint64("fast_path", s.stats.FastPath.Load()))
 	return errors.Join(errs...)
 }
 

@@ -30,6 +30,11 @@ ext      IN CNAME www.elsewhere.net.
 sub      IN NS   ns.sub
 ns.sub   IN A    192.0.2.53
 fwd.sub2 IN A    192.0.2.99
+*.wild   IN A    192.0.2.100
+*.cw     IN CNAME www
+chain    IN CNAME a.cw
+mx       IN MX   10 www
+         IN MX   20 ns.sub
 `
 
 const corpZone = `

@@ -212,6 +212,9 @@ func (b *Builder) Build() (*Zone, error) {
 			}
 		}
 	}
+	if err := z.buildWire(); err != nil {
+		return nil, fmt.Errorf("zone %s: %w", z.origin, err)
+	}
 	return z, nil
 }
 

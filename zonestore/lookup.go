@@ -49,6 +49,8 @@ type Result struct {
 	Chase string
 	// Wildcard reports that the answer was synthesized from a wildcard.
 	Wildcard bool
+
+	wire wireRefs // the precomputed wire form behind the sections
 }
 
 // Lookup answers qname (canonical: lower-case, fully qualified, at or below
@@ -56,7 +58,19 @@ type Result struct {
 // For an exact match that needs no CNAME chasing or wildcard synthesis it
 // allocates nothing.
 func (z *Zone) Lookup(qname string, qtype uint16) Result {
-	res := z.lookup(qname, qtype)
+	return z.lookupChain(qname, qtype, true)
+}
+
+// LookupWire is Lookup for callers that only use AppendWire: it skips
+// building record slices for CNAME chains and wildcard synthesis, so it
+// allocates nothing, and qname need not outlive the call. The Answer of its
+// result may be partial.
+func (z *Zone) LookupWire(qname string, qtype uint16) Result {
+	return z.lookupChain(qname, qtype, false)
+}
+
+func (z *Zone) lookupChain(qname string, qtype uint16, full bool) Result {
+	res := z.lookup(qname, qtype, full)
 	if res.Kind != Answer || len(res.Answer) == 0 || qtype == dns.TypeCNAME || qtype == dns.TypeANY {
 		return res
 	}
@@ -67,30 +81,48 @@ func (z *Zone) Lookup(qname string, qtype uint16) Result {
 	// Follow the CNAME chain inside the zone (RFC 1034 §4.3.2 step 3a). The
 	// answer accumulates every link; a loop or an exit from the zone stops
 	// the chase and reports where it pointed.
-	answer := append([]dns.RR(nil), res.Answer...)
+	var answer []dns.RR
+	if full {
+		answer = append([]dns.RR(nil), res.Answer...)
+	}
+	wire := res.wire
 	wild := res.Wildcard
 	target := cn.Target
 	for i := 0; ; i++ {
-		if i == maxChain || !InZone(target, z.origin) || seenOwner(answer, target) {
-			return Result{Kind: Answer, Answer: answer, Chase: target, Wildcard: wild}
+		looped := wire.seen(target)
+		if full {
+			looped = seenOwner(answer, target)
 		}
-		next := z.lookup(target, qtype)
+		if i == maxChain || !InZone(target, z.origin) || looped {
+			return Result{Kind: Answer, Answer: answer, Chase: target, Wildcard: wild, wire: wire}
+		}
+		next := z.lookup(target, qtype, full)
+		if next.Wildcard {
+			// The synthesized owner is the chain's target, which no
+			// precomputed owner name holds.
+			wire.nans = -1
+		}
 		wild = wild || next.Wildcard
+		wire.ns, wire.extra = next.wire.ns, next.wire.extra
 		switch next.Kind {
 		case Answer:
-			answer = append(answer, next.Answer...)
+			wire.add(next.wire)
+			if full {
+				answer = append(answer, next.Answer...)
+			}
 			if c, ok := next.Answer[len(next.Answer)-1].(*dns.CNAME); ok {
 				target = c.Target
 				continue
 			}
-			return Result{Kind: Answer, Answer: answer, Extra: next.Extra, Wildcard: wild}
+			return Result{Kind: Answer, Answer: answer, Extra: next.Extra, Wildcard: wild, wire: wire}
 		case Referral:
 			// The chain runs into a delegation: give the CNAMEs and the
 			// referral, as BIND does; the resolver follows from there.
-			return Result{Kind: Referral, Answer: answer, Ns: next.Ns, Extra: next.Extra, Wildcard: wild}
+			return Result{Kind: Referral, Answer: answer, Ns: next.Ns, Extra: next.Extra, Wildcard: wild, wire: wire}
 		default:
 			// RFC 6604: the rcode describes the last name of the chain.
-			return Result{Kind: next.Kind, Answer: answer, Ns: next.Ns, Wildcard: wild}
+			wire.extra = nil
+			return Result{Kind: next.Kind, Answer: answer, Ns: next.Ns, Wildcard: wild, wire: wire}
 		}
 	}
 }
@@ -104,15 +136,17 @@ func seenOwner(rrs []dns.RR, name string) bool {
 	return false
 }
 
-// lookup resolves one name without following CNAMEs.
-func (z *Zone) lookup(qname string, qtype uint16) Result {
+// lookup resolves one name without following CNAMEs. With synth false a
+// wildcard answer keeps the wildcard's own records (for wire use, where the
+// owner is written as a pointer to the question).
+func (z *Zone) lookup(qname string, qtype uint16, synth bool) Result {
 	if n := z.nodes[qname]; n != nil {
 		if n.cut != nil {
 			// DS lives on the parent side of a cut (RFC 4035 §3.1.4.1).
 			if n.cut == n && qtype == dns.TypeDS {
 				return z.answerNode(n, qname, qtype)
 			}
-			return Result{Kind: Referral, Ns: n.cut.refNS, Extra: n.cut.refGlue}
+			return n.cut.referral()
 		}
 		return z.answerNode(n, qname, qtype)
 	}
@@ -124,19 +158,23 @@ func (z *Zone) lookup(qname string, qtype uint16) Result {
 			continue
 		}
 		if ce.cut != nil {
-			return Result{Kind: Referral, Ns: ce.cut.refNS, Extra: ce.cut.refGlue}
+			return ce.cut.referral()
 		}
 		if ce.wild == nil {
 			break
 		}
 		res := z.answerNode(ce.wild, qname, qtype)
 		res.Wildcard = true
-		if res.Kind == Answer {
+		if res.Kind == Answer && synth {
 			res.Answer = synthesize(res.Answer, qname)
 		}
 		return res
 	}
-	return Result{Kind: NXDomain, Ns: z.negSOA}
+	return Result{Kind: NXDomain, Ns: z.negSOA, wire: wireRefs{ns: z.negWire}}
+}
+
+func (n *node) referral() Result {
+	return Result{Kind: Referral, Ns: n.refNS, Extra: n.refGlue, wire: wireRefs{ns: n.refNSWire, extra: n.refGlueWire}}
 }
 
 // answerNode answers from an existing, authoritative node.
@@ -145,21 +183,21 @@ func (z *Zone) answerNode(n *node, qname string, qtype uint16) Result {
 		// RFC 8482 allows a minimal answer; like BIND we give what the node
 		// has, which is rarely large for authoritative data.
 		if len(n.rrsets) == 0 {
-			return Result{Kind: NoData, Ns: z.negSOA}
+			return Result{Kind: NoData, Ns: z.negSOA, wire: wireRefs{ns: z.negWire}}
 		}
 		var all []dns.RR
 		for _, set := range n.rrsets {
 			all = append(all, set.rrs...)
 		}
-		return Result{Kind: Answer, Answer: all}
+		return Result{Kind: Answer, Answer: all, wire: wireRefs{nans: -1}}
 	}
 	if set := n.get(qtype); set != nil {
-		return Result{Kind: Answer, Answer: set.rrs, Extra: set.extra}
+		return Result{Kind: Answer, Answer: set.rrs, Extra: set.extra, wire: wireRefs{ans: [maxWireSets]*rrset{set}, nans: 1, extra: set.extraWire}}
 	}
 	if set := n.get(dns.TypeCNAME); set != nil {
-		return Result{Kind: Answer, Answer: set.rrs}
+		return Result{Kind: Answer, Answer: set.rrs, wire: wireRefs{ans: [maxWireSets]*rrset{set}, nans: 1}}
 	}
-	return Result{Kind: NoData, Ns: z.negSOA}
+	return Result{Kind: NoData, Ns: z.negSOA, wire: wireRefs{ns: z.negWire}}
 }
 
 // synthesize rewrites wildcard records to the query name (RFC 4592 §3.4).

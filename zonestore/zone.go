@@ -18,6 +18,12 @@ type rrset struct {
 	typ   uint16
 	rrs   []dns.RR
 	extra []dns.RR
+	// wire is rrs packed, each record's owner replaced by a pointer to the
+	// question name (offset 12): what an answer section holds when the
+	// owner is the query name. owner gives the name for other positions.
+	wire      []byte
+	owner     *node
+	extraWire *blob
 }
 
 // node is one owner name of the tree. Empty non-terminals are nodes with no
@@ -34,6 +40,9 @@ type node struct {
 	wild *node
 	// referral holds NS and glue for a node that is itself a cut.
 	refNS, refGlue []dns.RR
+	// wname is the owner name in uncompressed wire form.
+	wname                  []byte
+	refNSWire, refGlueWire *blob
 }
 
 func (n *node) get(t uint16) *rrset {
@@ -51,6 +60,7 @@ type Zone struct {
 	origin  string
 	soa     *dns.SOA
 	negSOA  []dns.RR // SOA with TTL = min(SOA TTL, MINIMUM), RFC 2308 §3
+	negWire *blob
 	apexNS  []dns.RR
 	nodes   map[string]*node
 	records int

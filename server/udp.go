@@ -1,0 +1,296 @@
+package server
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/miekg/dns"
+
+	"hybridns/zonestore"
+)
+
+// The UDP path is ours, not miekg's: readers pull batches of datagrams with
+// recvmmsg, answer what they can straight from the zones' precomputed wire
+// data (the fast path: authoritative answers that fit, no dns.Msg, no
+// goroutine, no allocation but the source address), send the replies with
+// one sendmmsg, and hand everything else — forwarding, malformed or unusual
+// queries, replies that need truncation — to the full dns.Msg handler in its
+// own goroutine so a slow upstream never stalls a reader.
+
+const (
+	udpBatch   = 32   // datagrams per recvmmsg/sendmmsg
+	udpReadBuf = 4096 // queries are small; a longer one is cut and gets FORMERR
+)
+
+type udpListener struct {
+	s       *Server
+	conn    *net.UDPConn
+	readers sync.WaitGroup
+	slow    sync.WaitGroup // full-handler goroutines in flight
+	closing atomic.Bool
+	sys     udpSys // the platform's batch I/O
+}
+
+func (l *udpListener) start() {
+	n := max(runtime.GOMAXPROCS(0), 1)
+	for range n {
+		l.readers.Add(1)
+		go l.read()
+	}
+}
+
+// shutdown stops the readers, waits for handlers in flight to reply, and
+// closes the socket.
+func (l *udpListener) shutdown(deadline <-chan struct{}) error {
+	l.closing.Store(true)
+	l.conn.SetReadDeadline(time.Unix(1, 0))
+	done := make(chan struct{})
+	go func() { l.readers.Wait(); l.slow.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-deadline:
+		err = errors.New("udp handlers still running")
+	}
+	l.conn.Close()
+	return err
+}
+
+// serveSlow runs one datagram through the full handler, with the checks
+// miekg's server applies before its handler.
+func (l *udpListener) serveSlow(pkt []byte, addr *net.UDPAddr) {
+	defer l.slow.Done()
+	w := &udpWriter{conn: l.conn, addr: addr}
+	if len(pkt) < 12 {
+		return // not even a header: any reply could be used to amplify
+	}
+	hdr := dns.Header{
+		Id:      binary.BigEndian.Uint16(pkt),
+		Bits:    binary.BigEndian.Uint16(pkt[2:]),
+		Qdcount: binary.BigEndian.Uint16(pkt[4:]),
+		Ancount: binary.BigEndian.Uint16(pkt[6:]),
+		Nscount: binary.BigEndian.Uint16(pkt[8:]),
+		Arcount: binary.BigEndian.Uint16(pkt[10:]),
+	}
+	reject := func(rcode int) {
+		m := new(dns.Msg)
+		m.Id = hdr.Id
+		m.Response = true
+		m.Opcode = int(hdr.Bits>>11) & 0xF
+		m.Rcode = rcode
+		l.s.stats.FormErr.Add(1)
+		w.WriteMsg(m)
+	}
+	switch acceptQuery(hdr) {
+	case dns.MsgIgnore:
+		return
+	case dns.MsgReject:
+		reject(dns.RcodeFormatError)
+		return
+	case dns.MsgRejectNotImplemented:
+		reject(dns.RcodeNotImplemented)
+		return
+	}
+	req := new(dns.Msg)
+	if err := req.Unpack(pkt); err != nil {
+		reject(dns.RcodeFormatError)
+		return
+	}
+	l.s.ServeDNS(w, req)
+}
+
+// udpWriter is the dns.ResponseWriter of one slow-path datagram.
+type udpWriter struct {
+	conn *net.UDPConn
+	addr *net.UDPAddr
+}
+
+func (w *udpWriter) LocalAddr() net.Addr  { return w.conn.LocalAddr() }
+func (w *udpWriter) RemoteAddr() net.Addr { return w.addr }
+func (w *udpWriter) WriteMsg(m *dns.Msg) error {
+	b, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	_, err = w.conn.WriteToUDP(b, w.addr)
+	return err
+}
+func (w *udpWriter) Write(b []byte) (int, error) { return w.conn.WriteToUDP(b, w.addr) }
+func (w *udpWriter) Close() error                { return nil }
+func (w *udpWriter) TsigStatus() error           { return nil }
+func (w *udpWriter) TsigTimersOnly(bool)         {}
+func (w *udpWriter) Hijack()                     {}
+
+type fastAction uint8
+
+const (
+	fastReply fastAction = iota // resp is the complete reply
+	fastSlow                    // hand the datagram to the full handler
+	fastDrop                    // send nothing
+)
+
+// fastUDP answers pkt from the zones' wire data when it is an ordinary
+// authoritative query whose reply fits; otherwise it says which other way
+// to go. It must answer exactly as the full handler would (the tests
+// compare the two on a corpus and under fuzzing).
+func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[256]byte) ([]byte, fastAction) {
+	if len(pkt) < 12 {
+		return nil, fastDrop
+	}
+	flags := binary.BigEndian.Uint16(pkt[2:])
+	if flags&0x8000 != 0 {
+		return nil, fastDrop // a response: never answer it
+	}
+	if flags&0x7800 != 0 || binary.BigEndian.Uint16(pkt[4:]) != 1 ||
+		binary.BigEndian.Uint16(pkt[6:]) != 0 || binary.BigEndian.Uint16(pkt[8:]) != 0 {
+		return nil, fastSlow
+	}
+	arcount := binary.BigEndian.Uint16(pkt[10:])
+	if arcount > 1 {
+		return nil, fastSlow
+	}
+	// The question name, lower-cased into presentation form. Only plain
+	// labels take this path: anything miekg would escape goes slow.
+	off, n := 12, 0
+	for {
+		if off >= len(pkt) {
+			return nil, fastSlow
+		}
+		ll := int(pkt[off])
+		off++
+		if ll == 0 {
+			break
+		}
+		if ll > 63 || off+ll > len(pkt) || n+ll+1 > 254 {
+			return nil, fastSlow
+		}
+		for _, c := range pkt[off : off+ll] {
+			switch {
+			case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_', c == '*':
+			case c >= 'A' && c <= 'Z':
+				c += 'a' - 'A'
+			default:
+				return nil, fastSlow
+			}
+			scratch[n] = c
+			n++
+		}
+		scratch[n] = '.'
+		n++
+		off += ll
+	}
+	if n == 0 {
+		scratch[0] = '.'
+		n = 1
+	}
+	if off+4 > len(pkt) {
+		return nil, fastSlow
+	}
+	qtype := binary.BigEndian.Uint16(pkt[off:])
+	qclass := binary.BigEndian.Uint16(pkt[off+2:])
+	qend := off + 4
+	if qclass != dns.ClassINET {
+		return nil, fastSlow
+	}
+	switch qtype {
+	case dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeMAILA, dns.TypeMAILB, dns.TypeDS:
+		return nil, fastSlow
+	}
+	// EDNS: exactly one well-formed OPT of version 0, or none.
+	edns, do, limit := false, false, dns.MinMsgSize
+	if arcount == 1 {
+		o := qend
+		if o+11 > len(pkt) || pkt[o] != 0 || binary.BigEndian.Uint16(pkt[o+1:]) != dns.TypeOPT || pkt[o+6] != 0 {
+			return nil, fastSlow // not an OPT, or version != 0 (BADVERS)
+		}
+		if o+11+int(binary.BigEndian.Uint16(pkt[o+9:])) != len(pkt) {
+			return nil, fastSlow
+		}
+		edns, do = true, pkt[o+7]&0x80 != 0
+		limit = min(max(int(binary.BigEndian.Uint16(pkt[o+3:])), dns.MinMsgSize), s.udpSize)
+	} else if qend != len(pkt) {
+		return nil, fastSlow
+	}
+
+	// qname aliases scratch: it must not outlive this call. Find, Match
+	// and LookupWire keep no reference to it.
+	qname := unsafe.String(&scratch[0], n)
+	ip = ip.Unmap()
+	recurse := s.cfg.Forwarder != nil && contains(s.recurse, ip)
+	snap := s.cfg.Store.Load()
+	z := s.zoneFor(snap, s.viewOf(ip), qname)
+	rd := flags&0x0100 != 0
+	if z == nil {
+		if recurse {
+			return nil, fastSlow // forwarding may block: not on a reader
+		}
+		s.stats.Queries.Add(1)
+		s.stats.Refused.Add(1)
+		return s.fastHeaderOnly(pkt, out, qend, flags, dns.RcodeRefused, edns, do), fastReply
+	}
+	res := z.LookupWire(qname, qtype)
+	if res.Chase != "" && recurse && rd {
+		return nil, fastSlow // we finish the chain for this client
+	}
+	out = append(out, pkt[:qend]...) // header (rewritten below) and question, as sent
+	out, an, ns, ar, ok := res.AppendWire(out)
+	if !ok {
+		return nil, fastSlow
+	}
+	if edns {
+		out = appendOPT(out, uint16(s.udpSize), do)
+		ar++
+	}
+	if len(out) > limit {
+		return nil, fastSlow // the full handler decides what to cut
+	}
+	rflags := uint16(0x8000) | flags&0x0110 // QR, RD and CD as asked
+	if res.Kind != zonestore.Referral || an > 0 {
+		rflags |= 0x0400 // AA
+	}
+	if recurse {
+		rflags |= 0x0080 // RA
+	}
+	if res.Kind == zonestore.NXDomain {
+		rflags |= dns.RcodeNameError
+	}
+	binary.BigEndian.PutUint16(out[2:], rflags)
+	binary.BigEndian.PutUint16(out[6:], an)
+	binary.BigEndian.PutUint16(out[8:], ns)
+	binary.BigEndian.PutUint16(out[10:], ar)
+	s.stats.Queries.Add(1)
+	s.stats.Authoritative.Add(1)
+	s.stats.FastPath.Add(1)
+	return out, fastReply
+}
+
+// fastHeaderOnly builds a reply with no records but the OPT.
+func (s *Server) fastHeaderOnly(pkt, out []byte, qend int, flags uint16, rcode int, edns, do bool) []byte {
+	out = append(out, pkt[:qend]...)
+	binary.BigEndian.PutUint16(out[2:], 0x8000|flags&0x0110|uint16(rcode))
+	binary.BigEndian.PutUint16(out[6:], 0)
+	binary.BigEndian.PutUint16(out[8:], 0)
+	binary.BigEndian.PutUint16(out[10:], 0)
+	if edns {
+		out = appendOPT(out, uint16(s.udpSize), do)
+		binary.BigEndian.PutUint16(out[10:], 1)
+	}
+	return out
+}
+
+// appendOPT appends our OPT record: root owner, our buffer size, version 0,
+// the DO bit echoed, no options.
+func appendOPT(b []byte, size uint16, do bool) []byte {
+	var f byte
+	if do {
+		f = 0x80
+	}
+	return append(b, 0, 0, 41, byte(size>>8), byte(size), 0, 0, f, 0, 0, 0)
+}

@@ -1,0 +1,158 @@
+package zonestore
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/miekg/dns"
+)
+
+// The wire form of a zone's records is computed once at build time, so the
+// server's fast path can answer most queries by copying bytes: no dns.Msg,
+// no name compression work, no allocation. Names inside rdata are written
+// uncompressed (always legal); an answer's first owner is a pointer to the
+// question, which also gives the client back its own spelling (0x20).
+
+// maxWireSets bounds the RRsets of an answer expressible in wire form (a
+// CNAME chain of up to maxWireSets-1 links); longer answers use dns.Msg.
+const maxWireSets = 6
+
+// blob is a run of packed records with uncompressed owners.
+type blob struct {
+	data  []byte
+	count uint16
+}
+
+// wireRefs points at the precomputed wire data behind a Result.
+type wireRefs struct {
+	ans   [maxWireSets]*rrset
+	nans  int8 // RRsets in ans; -1: the answer has no wire form
+	ns    *blob
+	extra *blob
+}
+
+func (w *wireRefs) add(next wireRefs) {
+	if w.nans < 0 || next.nans < 0 || int(w.nans)+int(next.nans) > maxWireSets {
+		w.nans = -1
+		return
+	}
+	copy(w.ans[w.nans:], next.ans[:next.nans])
+	w.nans += next.nans
+}
+
+func (w *wireRefs) seen(name string) bool {
+	for i := 0; i < int(w.nans); i++ {
+		if w.ans[i].owner.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// AppendWire appends the answer, authority and additional sections of r to
+// b in wire form and returns their record counts. The message's question
+// must start at offset 12 (it always does: one question after the header).
+// ok is false when r has no precomputed wire form (ANY, long chains,
+// wildcard links inside a chain); then the caller packs r's record slices.
+func (r *Result) AppendWire(b []byte) (out []byte, an, ns, ar uint16, ok bool) {
+	if r.wire.nans < 0 {
+		return b, 0, 0, 0, false
+	}
+	for i := 0; i < int(r.wire.nans); i++ {
+		set := r.wire.ans[i]
+		an += uint16(len(set.rrs))
+		if i == 0 {
+			b = append(b, set.wire...)
+			continue
+		}
+		// Later links of a chain: the owner is the link's own name.
+		for off := 0; off < len(set.wire); {
+			end := off + 12 + int(binary.BigEndian.Uint16(set.wire[off+10:]))
+			b = append(b, set.owner.wname...)
+			b = append(b, set.wire[off+2:end]...)
+			off = end
+		}
+	}
+	if r.wire.ns != nil {
+		b = append(b, r.wire.ns.data...)
+		ns = r.wire.ns.count
+	}
+	if r.wire.extra != nil {
+		b = append(b, r.wire.extra.data...)
+		ar = r.wire.extra.count
+	}
+	return b, an, ns, ar, true
+}
+
+// packName returns name in uncompressed wire form.
+func packName(name string, buf []byte) ([]byte, error) {
+	n, err := dns.PackDomainName(name, buf, 0, nil, false)
+	if err != nil {
+		return nil, fmt.Errorf("pack name %s: %w", name, err)
+	}
+	return append([]byte(nil), buf[:n]...), nil
+}
+
+// packBlob packs rrs with uncompressed owners.
+func packBlob(rrs []dns.RR, buf []byte) (*blob, error) {
+	if len(rrs) == 0 {
+		return nil, nil
+	}
+	var out []byte
+	for _, rr := range rrs {
+		n, err := dns.PackRR(rr, buf, 0, nil, false)
+		if err != nil {
+			return nil, fmt.Errorf("pack %s: %w", rr.Header().Name, err)
+		}
+		out = append(out, buf[:n]...)
+	}
+	return &blob{data: out[:len(out):len(out)], count: uint16(len(rrs))}, nil
+}
+
+// packPointerSet packs rrs with each owner replaced by a pointer to offset
+// 12, where the question name starts.
+func packPointerSet(rrs []dns.RR, ownerLen int, buf []byte) ([]byte, error) {
+	var out []byte
+	for _, rr := range rrs {
+		n, err := dns.PackRR(rr, buf, 0, nil, false)
+		if err != nil {
+			return nil, fmt.Errorf("pack %s: %w", rr.Header().Name, err)
+		}
+		out = append(out, 0xC0, 12)
+		out = append(out, buf[ownerLen:n]...)
+	}
+	return out[:len(out):len(out)], nil
+}
+
+// buildWire precomputes the wire forms of every node of z.
+func (z *Zone) buildWire() error {
+	var err error
+	buf := make([]byte, dns.MaxMsgSize) // scratch, reused for every record
+	if z.negWire, err = packBlob(z.negSOA, buf); err != nil {
+		return err
+	}
+	for _, n := range z.nodes {
+		if n.wname, err = packName(n.name, buf); err != nil {
+			return err
+		}
+		for i := range n.rrsets {
+			set := &n.rrsets[i]
+			set.owner = n
+			if set.wire, err = packPointerSet(set.rrs, len(n.wname), buf); err != nil {
+				return err
+			}
+			if set.extraWire, err = packBlob(set.extra, buf); err != nil {
+				return err
+			}
+		}
+		if n.cut == n {
+			if n.refNSWire, err = packBlob(n.refNS, buf); err != nil {
+				return err
+			}
+			if n.refGlueWire, err = packBlob(n.refGlue, buf); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
