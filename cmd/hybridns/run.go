@@ -122,7 +122,7 @@ func checkCmd(c *cli.Context) error {
 			errs = append(errs, err)
 		}
 		for _, z := range zs {
-			if err := ruleConflict(fwd, z.Origin()); err != nil {
+			if err := ruleConflict(cfg, z.Origin()); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", z.Source(), err))
 			}
 			fmt.Fprintf(c.App.Writer, "zone %s: %d records, serial %d (%s)\n", z.Origin(), z.Records(), z.Serial(), z.Source())
@@ -136,14 +136,17 @@ func checkCmd(c *cli.Context) error {
 	return nil
 }
 
-// ruleConflict reports a forwarding rule for exactly a served zone's name:
-// which of the two should answer would be a guess.
-func ruleConflict(fwd forwarderCloser, origin string) error {
-	if fwd == nil {
-		return nil
+// ruleConflict reports a configured forwarding rule for exactly a served
+// zone's name: which of the two should answer would be a guess. (A built-in
+// AWS rule yields to a served zone of the same name: the zone answers.)
+func ruleConflict(cfg *Config, origin string) error {
+	for _, r := range cfg.Forward {
+		if zonestore.Canonical(r.Zone) == origin {
+			return fmt.Errorf("zone %s is also a forwarding rule (%s); remove one", origin, cfg.where(r.line))
+		}
 	}
-	if suffix, ok := fwd.Match(origin); ok && suffix == origin {
-		return fmt.Errorf("zone %s is also a forwarding rule; remove one", origin)
+	if origin == "." && len(cfg.ForwardDefault) > 0 {
+		return fmt.Errorf("the root zone is served and forward_default is set; remove one")
 	}
 	return nil
 }
@@ -183,7 +186,7 @@ func serveCmd(c *cli.Context) error {
 	var loader *zonedir.Loader
 	if cfg.ZoneDir != "" {
 		loader = zonedir.New(cfg.ZoneDir, store, zonestore.DefaultView, log)
-		loader.Reject = func(origin string) error { return ruleConflict(fwd, origin) }
+		loader.Reject = func(origin string) error { return ruleConflict(cfg, origin) }
 		// A broken file is logged and skipped; the others serve.
 		_ = loader.Scan()
 		go func() {

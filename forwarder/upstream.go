@@ -1,0 +1,325 @@
+package forwarder
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+const (
+	// maxFails consecutive hard failures (timeouts, network errors) mark an
+	// upstream down; the health probe brings it back.
+	maxFails = 3
+	// tcpPoolSize idle TCP connections are kept per upstream. Queries are not
+	// pipelined, so this is also how many TCP exchanges reuse a connection
+	// concurrently without dialing.
+	tcpPoolSize = 4
+	// ednsUDPSize is what we advertise upstream (DNS flag day 2020).
+	ednsUDPSize = 1232
+	// udpReadSize is large enough for any UDP datagram, so an upstream that
+	// ignores our EDNS size is not misread as garbage.
+	udpReadSize = 65535
+)
+
+var (
+	errTimeout   = errors.New("timeout")
+	errTruncated = errors.New("truncated reply")
+)
+
+var udpBufPool = sync.Pool{New: func() any { b := make([]byte, udpReadSize); return &b }}
+
+// upstream is one resolver address. It is shared by every rule naming the
+// same address, so health and counters are per address.
+type upstream struct {
+	addr string         // "host:port", as in Stats
+	ap   netip.AddrPort // unmapped, for source address checks
+	log  *slog.Logger
+
+	fails atomic.Int32
+	down  atomic.Bool
+
+	queries, tcpQueries, timeouts, errs, softErrs, mismatched atomic.Uint64
+
+	mu     sync.Mutex // guards closed and sends to idle after close
+	closed bool
+	idle   chan *dns.Conn
+}
+
+func newUpstream(addr string, log *slog.Logger) (*upstream, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", addr, err)
+	}
+	return &upstream{
+		addr: addr,
+		ap:   netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()),
+		log:  log.With(slog.String("upstream", addr)),
+		idle: make(chan *dns.Conn, tcpPoolSize),
+	}, nil
+}
+
+func (u *upstream) success() {
+	u.fails.Store(0)
+	if u.down.CompareAndSwap(true, false) {
+		u.log.Info("upstream up")
+	}
+}
+
+func (u *upstream) failure(err error) {
+	if u.fails.Add(1) >= maxFails && u.down.CompareAndSwap(false, true) {
+		u.log.Warn("upstream down", slog.Int("consecutive_failures", maxFails), slog.Any("err", err))
+	}
+}
+
+// exchange sends q (whose Id it overwrites) and returns a validated reply,
+// retrying over TCP when the UDP reply is truncated. Only network failures and
+// timeouts count against health; the caller judges rcodes.
+func (u *upstream) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	q.Id = uint16(rand.Uint32()) // fresh per exchange: never the client's
+	r, err := u.exchangeUDP(ctx, q)
+	if errors.Is(err, errTruncated) || (err == nil && r.Truncated) {
+		q.Id = uint16(rand.Uint32())
+		tr, terr := u.exchangeTCP(ctx, q)
+		if terr == nil {
+			return tr, nil
+		}
+		if r != nil {
+			// TCP failed but we hold a usable truncated UDP reply: return it so
+			// the client can retry over TCP itself, after trying others.
+			return r, fmt.Errorf("upstream %s: tcp retry after truncation: %w", u.addr, terr)
+		}
+		return nil, terr
+	}
+	return r, err
+}
+
+// exchangeUDP uses a fresh connected socket per query, so every query gets a
+// random source port and the kernel drops datagrams from other peers; the
+// source, Id and question are still checked here, and anything that does not
+// match is ignored while we keep reading until the deadline (a spoofed reply
+// must not end the exchange).
+func (u *upstream) exchangeUDP(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	wire, err := q.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: pack query: %w", u.addr, err)
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "udp", u.addr)
+	if err != nil {
+		u.errs.Add(1)
+		return nil, fmt.Errorf("upstream %s: %w", u.addr, err)
+	}
+	defer c.Close()
+	conn := c.(*net.UDPConn)
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	// Close/cancel must interrupt a blocked read, not only the deadline.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	u.queries.Add(1)
+	if _, err := conn.Write(wire); err != nil {
+		u.errs.Add(1)
+		return nil, fmt.Errorf("upstream %s: udp write: %w", u.addr, err)
+	}
+	bp := udpBufPool.Get().(*[]byte)
+	defer udpBufPool.Put(bp)
+	buf := *bp
+	for {
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return nil, u.readErr("udp", ctx, err)
+		}
+		if netip.AddrPortFrom(from.Addr().Unmap(), from.Port()) != u.ap {
+			u.mismatched.Add(1)
+			continue
+		}
+		if n < 12 || binary.BigEndian.Uint16(buf) != q.Id {
+			u.mismatched.Add(1)
+			continue
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(buf[:n]); err != nil {
+			// Some servers cut a reply mid-record and set TC; the header is
+			// intact, so fall back to TCP rather than wait for the deadline.
+			if buf[2]&0x02 != 0 {
+				return nil, errTruncated
+			}
+			u.mismatched.Add(1)
+			continue
+		}
+		if !r.Response || !sameQuestion(q, r) {
+			if r.Response && r.Truncated && len(r.Question) == 0 {
+				return nil, errTruncated
+			}
+			u.mismatched.Add(1)
+			continue
+		}
+		return r, nil
+	}
+}
+
+// exchangeTCP takes an idle pooled connection (or dials one), does one
+// query/reply on it and returns it to the pool. A pooled connection the
+// server has since closed fails fast; we retry once on a fresh dial.
+func (u *upstream) exchangeTCP(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	u.tcpQueries.Add(1)
+	for attempt := 0; ; attempt++ {
+		co, reused, err := u.getConn(ctx)
+		if err != nil {
+			u.errs.Add(1)
+			return nil, fmt.Errorf("upstream %s: tcp dial: %w", u.addr, err)
+		}
+		dl, _ := ctx.Deadline() // zero (no deadline) also clears a pooled conn's old one
+		_ = co.SetDeadline(dl)
+		stop := context.AfterFunc(ctx, func() { _ = co.SetDeadline(time.Unix(1, 0)) })
+		u.queries.Add(1)
+		r, err := u.roundTrip(co, q)
+		if !stop() {
+			// The cancel hook ran and poisoned the deadline: don't pool it.
+			_ = co.Close()
+			if err == nil {
+				return r, nil
+			}
+			return nil, u.readErr("tcp", ctx, err)
+		}
+		if err != nil {
+			_ = co.Close()
+			if reused && attempt == 0 && !isTimeout(err) {
+				continue
+			}
+			return nil, u.readErr("tcp", ctx, err)
+		}
+		_ = co.SetDeadline(time.Time{})
+		u.putConn(co)
+		return r, nil
+	}
+}
+
+func (u *upstream) roundTrip(co *dns.Conn, q *dns.Msg) (*dns.Msg, error) {
+	if err := co.WriteMsg(q); err != nil {
+		return nil, err
+	}
+	r, err := co.ReadMsg()
+	if err != nil {
+		return nil, err
+	}
+	// Without pipelining the next message on the stream must be ours; if it
+	// is not, the stream is out of step and the connection is discarded.
+	if r.Id != q.Id || !r.Response || !sameQuestion(q, r) {
+		u.mismatched.Add(1)
+		return nil, errors.New("tcp reply does not match query")
+	}
+	return r, nil
+}
+
+func (u *upstream) getConn(ctx context.Context) (*dns.Conn, bool, error) {
+	select {
+	case co := <-u.idle:
+		return co, true, nil
+	default:
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", u.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	return &dns.Conn{Conn: c}, false, nil
+}
+
+func (u *upstream) putConn(co *dns.Conn) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		_ = co.Close()
+		return
+	}
+	select {
+	case u.idle <- co:
+	default:
+		_ = co.Close()
+	}
+}
+
+func (u *upstream) close() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.closed = true
+	for {
+		select {
+		case co := <-u.idle:
+			_ = co.Close()
+		default:
+			return
+		}
+	}
+}
+
+func (u *upstream) readErr(proto string, ctx context.Context, err error) error {
+	if isTimeout(err) || ctx.Err() != nil {
+		u.timeouts.Add(1)
+		return fmt.Errorf("upstream %s: %s: %w", u.addr, proto, errTimeout)
+	}
+	u.errs.Add(1)
+	return fmt.Errorf("upstream %s: %s: %w", u.addr, proto, err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// sameQuestion compares the single question of query and reply; the name
+// case-insensitively, since upstreams may not echo our case (0x20).
+func sameQuestion(q, r *dns.Msg) bool {
+	if len(r.Question) != 1 {
+		return false
+	}
+	a, b := q.Question[0], r.Question[0]
+	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
+}
+
+// pool is the ordered set of upstreams of one rule.
+type pool struct {
+	ups    []*upstream
+	policy Policy
+	next   atomic.Uint32 // round-robin cursor
+}
+
+// order returns the upstreams in the order to try them: the policy picks the
+// starting point, healthy ones come first and down ones last, so that when
+// every upstream is down they are all still tried.
+func (p *pool) order(buf []*upstream) []*upstream {
+	n := len(p.ups)
+	start := 0
+	switch p.policy {
+	case PolicyRandom:
+		start = rand.IntN(n)
+	case PolicyRoundRobin:
+		start = int((p.next.Add(1) - 1) % uint32(n))
+	}
+	// Read each health flag once, so a concurrent flip cannot list an
+	// upstream twice or drop it.
+	buf = buf[:0]
+	var down []*upstream
+	for i := range n {
+		if u := p.ups[(start+i)%n]; u.down.Load() {
+			down = append(down, u)
+		} else {
+			buf = append(buf, u)
+		}
+	}
+	return append(buf, down...)
+}
