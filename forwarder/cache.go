@@ -49,6 +49,7 @@ type entry struct {
 	stored time.Time     // when the reply was received
 	ttl    time.Duration // freshness lifetime: the entry's "original TTL"
 	stale  bool          // may be served stale after expiry (NOERROR/NXDOMAIN)
+	wire   *wireForm     // packed for fast hits; nil if not packable
 
 	hits        atomic.Uint32 // cache hits during this entry's life (prefetch trigger)
 	prefetching atomic.Bool   // a background refresh was started for this entry

@@ -464,6 +464,7 @@ func (f *Forwarder) maybePrefetch(k cacheKey, e *entry, now time.Time) {
 	if r == nil {
 		return
 	}
+	k = cloneKey(k) // the fast path's key may borrow the caller's buffer
 	// Joins an in-flight miss for the same key instead of adding a query.
 	if _, leader, err := f.flight.do(k, func() (*entry, error) { return f.fetch(k, r, nil) }); err == nil && leader {
 		f.prefetches.Add(1)
@@ -566,6 +567,7 @@ func (f *Forwarder) store(k cacheKey, m *dns.Msg) *entry {
 	if ttl <= 0 || f.cache == nil {
 		return e
 	}
+	e.wire = packWire(m)
 	if m.Rcode == dns.RcodeServerFailure {
 		// Keep a servable stale answer rather than replace it with a failure.
 		if old, fresh := f.cache.get(k, e.stored); old != nil && !fresh {

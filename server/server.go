@@ -89,6 +89,7 @@ type Server struct {
 	baseCtx  context.Context
 	cancel   context.CancelFunc
 	stats    Stats
+	cached   CachedWire // the forwarder's wire-form cache, if it has one
 }
 
 // Stats are the handler's counters, read with Load.
@@ -137,6 +138,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.recurse == nil {
 		s.recurse = DefaultRecursionClients
+	}
+	if cw, ok := cfg.Forwarder.(CachedWire); ok {
+		s.cached = cw
 	}
 	for _, v := range cfg.Views {
 		if v.Name == zonestore.DefaultView {

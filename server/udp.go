@@ -204,7 +204,7 @@ func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[256]by
 		return nil, fastSlow
 	}
 	// EDNS: exactly one well-formed OPT of version 0, or none.
-	edns, do, limit := false, false, dns.MinMsgSize
+	edns, do, limit, markers := false, false, dns.MinMsgSize, false
 	if arcount == 1 {
 		o := qend
 		if o+11 > len(pkt) || pkt[o] != 0 || binary.BigEndian.Uint16(pkt[o+1:]) != dns.TypeOPT || pkt[o+6] != 0 {
@@ -215,6 +215,7 @@ func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[256]by
 		}
 		edns, do = true, pkt[o+7]&0x80 != 0
 		limit = min(max(int(binary.BigEndian.Uint16(pkt[o+3:])), dns.MinMsgSize), s.udpSize)
+		markers = hasOption(pkt[o+11:], loopOptionCode)
 	} else if qend != len(pkt) {
 		return nil, fastSlow
 	}
@@ -229,7 +230,7 @@ func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[256]by
 	rd := flags&0x0100 != 0
 	if z == nil {
 		if recurse {
-			return nil, fastSlow // forwarding may block: not on a reader
+			return s.fastCached(pkt, out, qend, flags, qname, qtype, qclass, edns, do, markers, limit)
 		}
 		s.stats.Queries.Add(1)
 		s.stats.Refused.Add(1)
@@ -269,6 +270,59 @@ func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[256]by
 	s.stats.Authoritative.Add(1)
 	s.stats.FastPath.Add(1)
 	return out, fastReply
+}
+
+// CachedWire is implemented by a forwarder that can answer cache hits in
+// wire form (see forwarder.AppendCached).
+type CachedWire interface {
+	AppendCached(out []byte, qname string, qtype, qclass uint16, do, cd bool) (res []byte, an, ns, ar, flags uint16, ok bool)
+}
+
+// loopOptionCode is the EDNS option the forwarder marks its queries with;
+// a query carrying one goes to the full handler, which checks whose it is.
+const loopOptionCode = 65073
+
+// fastCached answers a forwarded name from the forwarder's cache, exactly as
+// forward() would for a hit; anything else goes to the full handler.
+func (s *Server) fastCached(pkt, out []byte, qend int, flags uint16, qname string, qtype, qclass uint16, edns, do, markers bool, limit int) ([]byte, fastAction) {
+	if s.cached == nil || markers {
+		return nil, fastSlow
+	}
+	out = append(out, pkt[:qend]...)
+	out, an, ns, ar, hflags, ok := s.cached.AppendCached(out, qname, qtype, qclass, do, flags&0x0010 != 0)
+	if !ok {
+		return nil, fastSlow
+	}
+	if edns {
+		out = appendOPT(out, uint16(s.udpSize), do)
+		ar++
+	}
+	if len(out) > limit {
+		return nil, fastSlow
+	}
+	binary.BigEndian.PutUint16(out[2:], 0x8000|flags&0x0110|0x0080|hflags)
+	binary.BigEndian.PutUint16(out[6:], an)
+	binary.BigEndian.PutUint16(out[8:], ns)
+	binary.BigEndian.PutUint16(out[10:], ar)
+	s.stats.Queries.Add(1)
+	s.stats.Forwarded.Add(1)
+	s.stats.FastPath.Add(1)
+	return out, fastReply
+}
+
+// hasOption reports whether the OPT rdata b holds an option with this code.
+func hasOption(b []byte, code uint16) bool {
+	for len(b) >= 4 {
+		if binary.BigEndian.Uint16(b) == code {
+			return true
+		}
+		l := 4 + int(binary.BigEndian.Uint16(b[2:]))
+		if l > len(b) {
+			return true // malformed: let the full handler look
+		}
+		b = b[l:]
+	}
+	return false
 }
 
 // fastHeaderOnly builds a reply with no records but the OPT.
