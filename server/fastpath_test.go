@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"hybridns/zonestore"
 )
 
 // canon renders a reply for comparison: header flags, rcode, and every
@@ -197,5 +199,66 @@ func BenchmarkFastPath(b *testing.B) {
 				s.fastUDP(pkt, from, out, &scratch)
 			}
 		})
+	}
+}
+
+// TestFastPathPolicies: alias and routing-policy answers from the fast path
+// equal the full handler's (deterministic policies only, so both choose the
+// same record set), and an alias to an outside resource goes to the full
+// handler, which resolves it.
+func TestFastPathPolicies(t *testing.T) {
+	b := zonestore.NewBuilder("pol.test.")
+	for _, s := range []string{"pol.test. 900 IN SOA ns hm 1 2 3 4 900", "pol.test. 172800 IN NS ns.pol.test.", "www.pol.test. 300 IN A 192.0.2.1"} {
+		rr, _ := dns.NewRR(s)
+		b.Add(rr)
+	}
+	a := func(s string) []dns.RR { rr, _ := dns.NewRR(s); return []dns.RR{rr} }
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(b.AddVariant("pol.test.", dns.TypeA, zonestore.PolicySimple, zonestore.Variant{Alias: &zonestore.Alias{Target: "www.pol.test."}}))
+	must(b.AddVariant("f.pol.test.", dns.TypeA, zonestore.PolicyFailover, zonestore.Variant{ID: "p", Failover: zonestore.FailoverPrimary, HealthCheck: "hc", RRs: a("f.pol.test. 60 IN A 10.0.0.1")}))
+	must(b.AddVariant("f.pol.test.", dns.TypeA, zonestore.PolicyFailover, zonestore.Variant{ID: "s", Failover: zonestore.FailoverSecondary, RRs: a("f.pol.test. 60 IN A 10.0.0.2")}))
+	must(b.AddVariant("lb.pol.test.", dns.TypeA, zonestore.PolicySimple, zonestore.Variant{Alias: &zonestore.Alias{Target: "my-lb.elb.example.", External: true}}))
+	z, err := b.Build()
+	must(err)
+	store := zonestore.NewStore()
+	store.PutZone(zonestore.DefaultView, z)
+	down := false
+	s, err := New(Config{Store: store, Forwarder: &fakeForwarder{rules: map[string]bool{".": true}},
+		Routing: zonestore.Client{Healthy: func(string) bool { return !down }}})
+	must(err)
+	s.baseCtx, s.cancel = t.Context(), func() {}
+	from := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 9), Port: 5353} // not a recursion client
+	for _, tc := range []struct {
+		name string
+		down bool
+		want string
+	}{{"POL.test.", false, "192.0.2.1"}, {"f.pol.test.", false, "10.0.0.1"}, {"f.pol.test.", true, "10.0.0.2"}} {
+		down = tc.down
+		m := new(dns.Msg)
+		m.SetQuestion(tc.name, dns.TypeA)
+		m.SetEdns0(1232, false)
+		pkt, _ := m.Pack()
+		fast, slow, ok := bothPaths(t, s, pkt, from)
+		if !ok {
+			t.Fatalf("%s: fast path declined", tc.name)
+		}
+		if canon(fast) != canon(slow) || fast.Answer[0].(*dns.A).A.String() != tc.want || !fast.Authoritative {
+			t.Fatalf("%s:\nfast %s\nslow %s", tc.name, canon(fast), canon(slow))
+		}
+	}
+	m := new(dns.Msg)
+	m.SetQuestion("lb.pol.test.", dns.TypeA)
+	pkt, _ := m.Pack()
+	if _, _, ok := bothPaths(t, s, pkt, from); ok {
+		t.Fatal("external alias taken by the fast path")
+	}
+	w := &recorder{remote: from}
+	s.ServeDNS(w, m)
+	if len(w.msg.Answer) != 1 || w.msg.Answer[0].Header().Name != "lb.pol.test." || !w.msg.Authoritative || w.msg.Answer[0].(*dns.A).A.String() != "203.0.113.7" {
+		t.Fatalf("external alias: %v", w.msg)
 	}
 }

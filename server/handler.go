@@ -161,7 +161,13 @@ func (s *Server) zoneFor(snap *zonestore.Snapshot, view, qname string) *zonestor
 // authoritative fills m from zone z and, for a recursive client, follows a
 // CNAME chain that leaves the zone.
 func (s *Server) authoritative(m, r *dns.Msg, c client, snap *zonestore.Snapshot, z *zonestore.Zone, qname string, qtype uint16) {
-	res := z.Lookup(qname, qtype)
+	cl := s.cfg.Routing
+	cl.Addr = c.addr
+	res := z.LookupFor(qname, qtype, &cl)
+	if res.Alias != "" {
+		s.aliasOut(m, r, c, snap, res.Alias, qname, qtype)
+		return
+	}
 	m.RecursionAvailable = c.recurse
 	// AA describes the first owner in the answer: a CNAME of ours that
 	// leads into a delegation is still authoritative data.
@@ -216,6 +222,52 @@ func (s *Server) authoritative(m, r *dns.Msg, c client, snap *zonestore.Snapshot
 	}
 	m.Answer = answer
 	m.Extra = appendExtra(nil, m.Extra)
+}
+
+// aliasOut answers an alias to a resource outside the zone (a load
+// balancer, CloudFront): the target's records of the query type, resolved
+// now through our zones or the forwarder, re-owned under the alias name
+// with the target's TTL. It is authoritative data whoever asks: the lookup
+// is ours, not the client's recursion.
+func (s *Server) aliasOut(m, r *dns.Msg, c client, snap *zonestore.Snapshot, target, qname string, qtype uint16) {
+	m.Authoritative = true
+	m.RecursionAvailable = c.recurse
+	var answer []dns.RR
+	var rcode int
+	if z := s.zoneFor(snap, c.view, target); z != nil {
+		cl := s.cfg.Routing
+		cl.Addr = c.addr
+		res := z.LookupFor(target, qtype, &cl)
+		answer, rcode = res.Answer, dns.RcodeSuccess
+	} else if s.cfg.Forwarder != nil {
+		resp, ok := s.resolveTarget(r, target, qtype)
+		if !ok {
+			m.Rcode = dns.RcodeServerFailure
+			return
+		}
+		answer, rcode = resp.Answer, resp.Rcode
+	} else {
+		s.log.Warn("alias to an outside resource but no forwarder to resolve it", slog.String("name", qname), slog.String("target", target))
+		m.Rcode = dns.RcodeServerFailure
+		return
+	}
+	if rcode != dns.RcodeSuccess && rcode != dns.RcodeNameError {
+		m.Rcode = dns.RcodeServerFailure
+		return
+	}
+	for _, rr := range answer {
+		if rr.Header().Rrtype != qtype {
+			continue // the target's CNAME chain: only its end is ours to give
+		}
+		c := dns.Copy(rr)
+		c.Header().Name = qname
+		m.Answer = append(m.Answer, c)
+	}
+	if len(m.Answer) == 0 {
+		if z := snap.Find(c.view, qname); z != nil {
+			m.Ns = []dns.RR{z.NegativeSOA()}
+		}
+	}
 }
 
 // resolveTarget asks the forwarder for name/qtype on behalf of r's client.

@@ -58,6 +58,9 @@ type Config struct {
 	ReadTimeout    time.Duration // first read on a new TCP connection, default 2s
 	WriteTimeout   time.Duration // default 2s
 	QueryTimeout   time.Duration // overall deadline of a forwarded query, default 5s
+	// Routing tells routing policies (Route 53 weighted, failover,
+	// geolocation, …) about health and locations; Addr is set per query.
+	Routing zonestore.Client
 	Logger         *slog.Logger
 }
 

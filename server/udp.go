@@ -236,8 +236,10 @@ func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[256]by
 		s.stats.Refused.Add(1)
 		return s.fastHeaderOnly(pkt, out, qend, flags, dns.RcodeRefused, edns, do), fastReply
 	}
-	res := z.LookupWire(qname, qtype)
-	if res.Chase != "" && recurse && rd {
+	cl := s.cfg.Routing
+	cl.Addr = ip
+	res := z.LookupWire(qname, qtype, &cl)
+	if res.Alias != "" || (res.Chase != "" && recurse && rd) {
 		return nil, fastSlow // we finish the chain for this client
 	}
 	out = append(out, pkt[:qend]...) // header (rewritten below) and question, as sent

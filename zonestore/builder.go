@@ -67,6 +67,8 @@ func (b *Builder) Add(rr dns.RR) error {
 	if set == nil {
 		n.rrsets = append(n.rrsets, rrset{typ: h.Rrtype})
 		set = &n.rrsets[len(n.rrsets)-1]
+	} else if len(set.variants) > 0 {
+		return fmt.Errorf("%s %s: plain records mixed with a %s record set", owner, dns.TypeToString[h.Rrtype], set.policy)
 	} else {
 		for _, have := range set.rrs {
 			if dns.IsDuplicate(have, rr) {
@@ -118,25 +120,34 @@ func (b *Builder) Build() (*Zone, error) {
 			if len(set.rrs) > 1 {
 				errs = append(errs, fmt.Errorf("zone %s: %d SOA records at the apex, want 1", b.origin, len(set.rrs)))
 			}
-			soa = set.rrs[0].(*dns.SOA)
+			if len(set.rrs) > 0 {
+				soa, _ = set.rrs[0].(*dns.SOA)
+			}
 		}
 	}
 	if soa == nil {
 		errs = append(errs, fmt.Errorf("zone %s: no SOA record at the apex", b.origin))
 	}
-	if apex == nil || apex.get(dns.TypeNS) == nil {
+	if apex == nil || apex.get(dns.TypeNS) == nil || len(apex.get(dns.TypeNS).rrs) == 0 {
 		errs = append(errs, fmt.Errorf("zone %s: no NS records at the apex", b.origin))
 	}
 	records := 0
 	for name, n := range b.nodes {
-		for _, set := range n.rrsets {
+		for i := range n.rrsets {
+			set := &n.rrsets[i]
 			records += len(set.rrs)
+			for _, v := range set.variants {
+				records += len(v.set.rrs)
+			}
+			if err := validateVariants(name, set); err != nil {
+				errs = append(errs, err)
+			}
 			if set.typ == dns.TypeSOA && name != b.origin {
 				errs = append(errs, fmt.Errorf("%s: SOA record not at the zone apex %s", name, b.origin))
 			}
 		}
 		if n.get(dns.TypeCNAME) != nil {
-			if len(n.get(dns.TypeCNAME).rrs) > 1 {
+			if len(n.get(dns.TypeCNAME).rrs) > 1 || (n.get(dns.TypeCNAME).policy == PolicySimple && len(n.get(dns.TypeCNAME).variants) > 1) {
 				errs = append(errs, fmt.Errorf("%s: more than one CNAME record", name))
 			}
 			if len(n.rrsets) > 1 {
@@ -178,7 +189,7 @@ func (b *Builder) Build() (*Zone, error) {
 	}
 	// Cuts and wildcards.
 	for name, n := range z.nodes {
-		if name != z.origin && n.get(dns.TypeNS) != nil {
+		if name != z.origin && n.get(dns.TypeNS) != nil && len(n.get(dns.TypeNS).rrs) > 0 {
 			n.cut = n // provisional: the topmost cut is resolved below
 		}
 		if strings.HasPrefix(name, "*.") {
@@ -194,6 +205,10 @@ func (b *Builder) Build() (*Zone, error) {
 		// data shared by every concurrent query.
 		for i := range n.rrsets {
 			n.rrsets[i].rrs = slices.Clip(n.rrsets[i].rrs)
+			for _, v := range n.rrsets[i].variants {
+				v.set.rrs = slices.Clip(v.set.rrs)
+				v.set.owner = n
+			}
 		}
 	}
 	for _, n := range z.nodes {
@@ -222,7 +237,7 @@ func (b *Builder) Build() (*Zone, error) {
 func (z *Zone) topCut(name string) *node {
 	var top *node
 	for off, end := 0, false; !end && len(name)-off > len(z.origin); off, end = dns.NextLabel(name, off) {
-		if n := z.nodes[name[off:]]; n != nil && n.name != z.origin && n.get(dns.TypeNS) != nil {
+		if n := z.nodes[name[off:]]; n != nil && n.name != z.origin && n.get(dns.TypeNS) != nil && len(n.get(dns.TypeNS).rrs) > 0 {
 			top = n
 		}
 	}

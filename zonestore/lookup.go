@@ -47,8 +47,14 @@ type Result struct {
 	// Chase is set when a CNAME chain left the zone (or looped): the name
 	// the chain points to, for a recursive caller to continue with.
 	Chase string
-	// Wildcard reports that the answer was synthesized from a wildcard.
+	// Wildcard reports that the answer was synthesized: from a wildcard, or
+	// re-owned from an alias target.
 	Wildcard bool
+	// Alias is set when the answer is an alias to a resource outside the
+	// zone (a load balancer, a CloudFront distribution): the server
+	// resolves this name for the query type and answers with its records
+	// under the query name.
+	Alias string
 
 	wire wireRefs // the precomputed wire form behind the sections
 }
@@ -58,19 +64,25 @@ type Result struct {
 // For an exact match that needs no CNAME chasing or wildcard synthesis it
 // allocates nothing.
 func (z *Zone) Lookup(qname string, qtype uint16) Result {
-	return z.lookupChain(qname, qtype, true)
+	return z.lookupChain(qname, qtype, nil, true)
+}
+
+// LookupFor is Lookup for a particular client: routing policies (weighted,
+// failover, geolocation, …) choose with what c says about it.
+func (z *Zone) LookupFor(qname string, qtype uint16, c *Client) Result {
+	return z.lookupChain(qname, qtype, c, true)
 }
 
 // LookupWire is Lookup for callers that only use AppendWire: it skips
 // building record slices for CNAME chains and wildcard synthesis, so it
 // allocates nothing, and qname need not outlive the call. The Answer of its
 // result may be partial.
-func (z *Zone) LookupWire(qname string, qtype uint16) Result {
-	return z.lookupChain(qname, qtype, false)
+func (z *Zone) LookupWire(qname string, qtype uint16, c *Client) Result {
+	return z.lookupChain(qname, qtype, c, false)
 }
 
-func (z *Zone) lookupChain(qname string, qtype uint16, full bool) Result {
-	res := z.lookup(qname, qtype, full)
+func (z *Zone) lookupChain(qname string, qtype uint16, c *Client, full bool) Result {
+	res := z.lookupDepth(qname, qtype, c, full, 0)
 	if res.Kind != Answer || len(res.Answer) == 0 || qtype == dns.TypeCNAME || qtype == dns.TypeANY {
 		return res
 	}
@@ -96,7 +108,7 @@ func (z *Zone) lookupChain(qname string, qtype uint16, full bool) Result {
 		if i == maxChain || !InZone(target, z.origin) || looped {
 			return Result{Kind: Answer, Answer: answer, Chase: target, Wildcard: wild, wire: wire}
 		}
-		next := z.lookup(target, qtype, full)
+		next := z.lookupDepth(target, qtype, c, full, 0)
 		if next.Wildcard {
 			// The synthesized owner is the chain's target, which no
 			// precomputed owner name holds.
@@ -139,16 +151,16 @@ func seenOwner(rrs []dns.RR, name string) bool {
 // lookup resolves one name without following CNAMEs. With synth false a
 // wildcard answer keeps the wildcard's own records (for wire use, where the
 // owner is written as a pointer to the question).
-func (z *Zone) lookup(qname string, qtype uint16, synth bool) Result {
+func (z *Zone) lookupDepth(qname string, qtype uint16, c *Client, synth bool, depth int) Result {
 	if n := z.nodes[qname]; n != nil {
 		if n.cut != nil {
 			// DS lives on the parent side of a cut (RFC 4035 §3.1.4.1).
 			if n.cut == n && qtype == dns.TypeDS {
-				return z.answerNode(n, qname, qtype)
+				return z.answerNode(n, qname, qtype, c, synth, depth)
 			}
 			return n.cut.referral()
 		}
-		return z.answerNode(n, qname, qtype)
+		return z.answerNode(n, qname, qtype, c, synth, depth)
 	}
 	// The name does not exist: find the closest encloser (RFC 4592 §3.3.1).
 	// Empty non-terminals are nodes, so the first existing ancestor is it.
@@ -163,11 +175,11 @@ func (z *Zone) lookup(qname string, qtype uint16, synth bool) Result {
 		if ce.wild == nil {
 			break
 		}
-		res := z.answerNode(ce.wild, qname, qtype)
-		res.Wildcard = true
-		if res.Kind == Answer && synth {
+		res := z.answerNode(ce.wild, qname, qtype, c, synth, depth)
+		if res.Kind == Answer && synth && !res.Wildcard {
 			res.Answer = synthesize(res.Answer, qname)
 		}
+		res.Wildcard = true
 		return res
 	}
 	return Result{Kind: NXDomain, Ns: z.negSOA, wire: wireRefs{ns: z.negWire}}
@@ -178,23 +190,38 @@ func (n *node) referral() Result {
 }
 
 // answerNode answers from an existing, authoritative node.
-func (z *Zone) answerNode(n *node, qname string, qtype uint16) Result {
+func (z *Zone) answerNode(n *node, qname string, qtype uint16, c *Client, synth bool, depth int) Result {
 	if qtype == dns.TypeANY {
 		// RFC 8482 allows a minimal answer; like BIND we give what the node
-		// has, which is rarely large for authoritative data.
-		if len(n.rrsets) == 0 {
-			return Result{Kind: NoData, Ns: z.negSOA, wire: wireRefs{ns: z.negWire}}
-		}
+		// has (for a routing-policy group: the record set this client
+		// would get; aliases are left out).
 		var all []dns.RR
-		for _, set := range n.rrsets {
-			all = append(all, set.rrs...)
+		for i := range n.rrsets {
+			set := &n.rrsets[i]
+			if len(set.variants) == 0 {
+				all = append(all, set.rrs...)
+				continue
+			}
+			var buf [maxMultiValue]*variant
+			for _, v := range z.choose(set, c, buf[:0]) {
+				all = append(all, v.set.rrs...)
+			}
+		}
+		if len(all) == 0 {
+			return Result{Kind: NoData, Ns: z.negSOA, wire: wireRefs{ns: z.negWire}}
 		}
 		return Result{Kind: Answer, Answer: all, wire: wireRefs{nans: -1}}
 	}
 	if set := n.get(qtype); set != nil {
+		if len(set.variants) > 0 {
+			return z.answerVariants(set, qname, c, synth, depth)
+		}
 		return Result{Kind: Answer, Answer: set.rrs, Extra: set.extra, wire: wireRefs{ans: [maxWireSets]*rrset{set}, nans: 1, extra: set.extraWire}}
 	}
 	if set := n.get(dns.TypeCNAME); set != nil {
+		if len(set.variants) > 0 {
+			return z.answerVariants(set, qname, c, synth, depth)
+		}
 		return Result{Kind: Answer, Answer: set.rrs, wire: wireRefs{ans: [maxWireSets]*rrset{set}, nans: 1}}
 	}
 	return Result{Kind: NoData, Ns: z.negSOA, wire: wireRefs{ns: z.negWire}}

@@ -144,6 +144,12 @@ func (z *Zone) buildWire() error {
 			if set.extraWire, err = packBlob(set.extra, buf); err != nil {
 				return err
 			}
+			for _, v := range set.variants {
+				v.set.owner = n
+				if v.set.wire, err = packPointerSet(v.set.rrs, len(n.wname), buf); err != nil {
+					return err
+				}
+			}
 		}
 		if n.cut == n {
 			if n.refNSWire, err = packBlob(n.refNS, buf); err != nil {

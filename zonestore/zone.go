@@ -24,6 +24,10 @@ type rrset struct {
 	wire      []byte
 	owner     *node
 	extraWire *blob
+	// A routing-policy or alias group keeps its record sets here (and no
+	// rrs of its own); each query chooses among them.
+	policy   Policy
+	variants []*variant
 }
 
 // node is one owner name of the tree. Empty non-terminals are nodes with no
@@ -73,6 +77,10 @@ func (z *Zone) Origin() string { return z.origin }
 // SOA returns the zone's SOA record.
 func (z *Zone) SOA() *dns.SOA { return z.soa }
 
+// NegativeSOA returns the SOA as negative answers carry it (TTL
+// min(SOA TTL, MINIMUM)); shared, read-only.
+func (z *Zone) NegativeSOA() dns.RR { return z.negSOA[0] }
+
 // Serial returns the SOA serial.
 func (z *Zone) Serial() uint32 { return z.soa.Serial }
 
@@ -102,6 +110,9 @@ func (z *Zone) RRs() []dns.RR {
 				continue
 			}
 			out = append(out, set.rrs...)
+			for _, v := range set.variants {
+				out = append(out, v.set.rrs...)
+			}
 		}
 	}
 	return out
