@@ -61,7 +61,7 @@ type Config struct {
 	// Routing tells routing policies (Route 53 weighted, failover,
 	// geolocation, …) about health and locations; Addr is set per query.
 	Routing zonestore.Client
-	Logger         *slog.Logger
+	Logger  *slog.Logger
 }
 
 // DefaultRecursionClients are loopback, RFC 1918, RFC 6598 shared space and

@@ -2,11 +2,11 @@ package server
 
 import (
 	"context"
-	"slices"
 	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"

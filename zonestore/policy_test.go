@@ -72,11 +72,11 @@ func policyZone(t testing.TB) *Zone {
 	add("ip.r53.test.", A, PolicyCIDR, Variant{ID: "office", CIDRColl: "c1", CIDRLoc: "office"}, "ip.r53.test. 60 IN A 10.5.0.1")
 	add("ip.r53.test.", A, PolicyCIDR, Variant{ID: "rest", CIDRColl: "c1", CIDRLoc: "*"}, "ip.r53.test. 60 IN A 10.5.0.2")
 
-	add("r53.test.", A, PolicySimple, Variant{Alias: &Alias{Target: "www.r53.test."}})                      // apex alias
-	add("al.r53.test.", A, PolicySimple, Variant{Alias: &Alias{Target: "w.r53.test."}})                    // alias to a weighted group
-	add("al2.r53.test.", A, PolicySimple, Variant{Alias: &Alias{Target: "al.r53.test."}})                  // chained alias
-	add("*.wild.r53.test.", A, PolicySimple, Variant{Alias: &Alias{Target: "www.r53.test."}})              // wildcard alias
-	add("missing.r53.test.", A, PolicySimple, Variant{Alias: &Alias{Target: "nothing.r53.test."}})         // dangling
+	add("r53.test.", A, PolicySimple, Variant{Alias: &Alias{Target: "www.r53.test."}})             // apex alias
+	add("al.r53.test.", A, PolicySimple, Variant{Alias: &Alias{Target: "w.r53.test."}})            // alias to a weighted group
+	add("al2.r53.test.", A, PolicySimple, Variant{Alias: &Alias{Target: "al.r53.test."}})          // chained alias
+	add("*.wild.r53.test.", A, PolicySimple, Variant{Alias: &Alias{Target: "www.r53.test."}})      // wildcard alias
+	add("missing.r53.test.", A, PolicySimple, Variant{Alias: &Alias{Target: "nothing.r53.test."}}) // dangling
 	add("elb.r53.test.", A, PolicySimple, Variant{Alias: &Alias{Target: "dualstack.my-lb.elb.amazonaws.com.", External: true}})
 	add("ha.r53.test.", A, PolicyFailover, Variant{ID: "p", Failover: FailoverPrimary, Alias: &Alias{Target: "f.r53.test.", EvalHealth: true}})
 	add("ha.r53.test.", A, PolicyFailover, Variant{ID: "s", Failover: FailoverSecondary}, "ha.r53.test. 60 IN A 10.9.9.9")
