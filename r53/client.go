@@ -1,0 +1,116 @@
+// Package r53 mirrors Amazon Route 53 hosted zones into a zonestore.Store:
+// it discovers zones, pages through their record sets under one rate limit
+// shared by every call of the process, converts them losslessly, builds and
+// validates each zone off to the side and swaps it in, keeps the last good
+// zone on any failure, and writes snapshots for a cold start.
+package r53
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
+	"golang.org/x/time/rate"
+)
+
+// API is what the mirror calls; *route53.Client satisfies it.
+type API interface {
+	ListHostedZones(context.Context, *route53.ListHostedZonesInput, ...func(*route53.Options)) (*route53.ListHostedZonesOutput, error)
+	GetHostedZone(context.Context, *route53.GetHostedZoneInput, ...func(*route53.Options)) (*route53.GetHostedZoneOutput, error)
+	ListResourceRecordSets(context.Context, *route53.ListResourceRecordSetsInput, ...func(*route53.Options)) (*route53.ListResourceRecordSetsOutput, error)
+	GetHealthCheckStatus(context.Context, *route53.GetHealthCheckStatusInput, ...func(*route53.Options)) (*route53.GetHealthCheckStatusOutput, error)
+}
+
+var _ API = (*route53.Client)(nil)
+
+// Defaults for the shared Route 53 budget: the account allows 5 requests a
+// second across every caller (Terraform, the console, ExternalDNS), so we
+// stay at it and no higher.
+const (
+	DefaultRPS   = 5
+	DefaultBurst = 10
+)
+
+// NewLimiter returns the one limiter every Route 53 request of the process
+// waits on.
+func NewLimiter(rps float64, burst int) *rate.Limiter {
+	if rps <= 0 {
+		rps = DefaultRPS
+	}
+	if burst <= 0 {
+		burst = DefaultBurst
+	}
+	return rate.NewLimiter(rate.Limit(rps), burst)
+}
+
+// ClientOptions configures NewClient.
+type ClientOptions struct {
+	Endpoint string        // custom endpoint (the fake, LocalStack, moto); empty: AWS
+	RoleARN  string        // assume this role (another account); empty: the default chain
+	Limiter  *rate.Limiter // required: shared by every client of the process
+	// MaxAttempts per call, retries included (Throttling and
+	// PriorRequestNotComplete back off and retry); default 8.
+	MaxAttempts int
+	MaxBackoff  time.Duration // default 20s
+	// AWSConfig, when set, is used instead of config.LoadDefaultConfig
+	// (tests pass static credentials).
+	AWSConfig *aws.Config
+}
+
+// NewClient returns a Route 53 client whose every HTTP attempt — retries
+// included — first waits on the shared limiter.
+func NewClient(ctx context.Context, o ClientOptions) (*route53.Client, error) {
+	if o.Limiter == nil {
+		return nil, fmt.Errorf("route53 client: no rate limiter")
+	}
+	var cfg aws.Config
+	if o.AWSConfig != nil {
+		cfg = *o.AWSConfig
+	} else {
+		var err error
+		cfg, err = config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"))
+		if err != nil {
+			return nil, fmt.Errorf("route53 client: load AWS config: %w", err)
+		}
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1" // Route 53 is global; any region signs for us-east-1
+	}
+	if o.RoleARN != "" {
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), o.RoleARN,
+			func(ao *stscreds.AssumeRoleOptions) { ao.RoleSessionName = "hybridns" }))
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 8
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 20 * time.Second
+	}
+	limiter := o.Limiter
+	return route53.NewFromConfig(cfg, func(ro *route53.Options) {
+		if o.Endpoint != "" {
+			ro.BaseEndpoint = aws.String(o.Endpoint)
+		}
+		ro.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = o.MaxAttempts
+			so.MaxBackoff = o.MaxBackoff
+		})
+		ro.APIOptions = append(ro.APIOptions, func(st *middleware.Stack) error {
+			// After the retry middleware: runs once per attempt.
+			return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("hybridnsPace",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					if err := limiter.Wait(ctx); err != nil {
+						return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("route53 rate limiter: %w", err)
+					}
+					return next.HandleFinalize(ctx, in)
+				}), middleware.After)
+		})
+	}), nil
+}

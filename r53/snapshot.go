@@ -1,0 +1,187 @@
+package r53
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/route53/types"
+
+	"hybridns/zonestore"
+)
+
+// A snapshot is one file per zone, "<zone-id>.jsonl": a first line with the
+// zone's attributes, then one Route 53 record set per line exactly as the
+// API returned it (aliases, routing policies and health-check IDs
+// included). People can read and diff it; loading runs the same converter
+// as a sync, so a cold start answers exactly as the last sync did.
+
+const snapshotExt = ".jsonl"
+
+type snapshotMeta struct {
+	ID      string    `json:"zone_id"`
+	Name    string    `json:"zone"`
+	Private bool      `json:"private"`
+	VPCs    []string  `json:"vpcs,omitempty"`
+	Synced  time.Time `json:"synced"`
+	Sets    int       `json:"record_sets"`
+}
+
+// writeSnapshot replaces a zone's snapshot atomically: write a temporary
+// file, fsync, rename, fsync the directory.
+func (s *Syncer) writeSnapshot(meta snapshotMeta, sets []types.ResourceRecordSet) error {
+	if s.cfg.SnapshotDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(s.cfg.SnapshotDir, 0o755); err != nil {
+		return fmt.Errorf("snapshot dir: %w", err)
+	}
+	final := filepath.Join(s.cfg.SnapshotDir, meta.ID+snapshotExt)
+	tmp, err := os.CreateTemp(s.cfg.SnapshotDir, "."+meta.ID+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", meta.Name, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	meta.Sets = len(sets)
+	w := bufio.NewWriterSize(tmp, 1<<16)
+	enc := json.NewEncoder(w)
+	err = enc.Encode(meta)
+	for i := 0; err == nil && i < len(sets); i++ {
+		err = enc.Encode(sets[i])
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), final)
+	}
+	if err == nil {
+		if d, derr := os.Open(s.cfg.SnapshotDir); derr == nil {
+			d.Sync()
+			d.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", meta.Name, err)
+	}
+	return nil
+}
+
+func (s *Syncer) removeSnapshot(id string) {
+	if s.cfg.SnapshotDir != "" {
+		os.Remove(filepath.Join(s.cfg.SnapshotDir, id+snapshotExt))
+	}
+}
+
+// readSnapshot reads one snapshot file.
+func readSnapshot(path string) (snapshotMeta, []types.ResourceRecordSet, error) {
+	var meta snapshotMeta
+	f, err := os.Open(path)
+	if err != nil {
+		return meta, nil, err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<16))
+	if err := dec.Decode(&meta); err != nil {
+		return meta, nil, fmt.Errorf("%s: header: %w", path, err)
+	}
+	sets := make([]types.ResourceRecordSet, 0, meta.Sets)
+	for dec.More() {
+		var rs types.ResourceRecordSet
+		if err := dec.Decode(&rs); err != nil {
+			return meta, nil, fmt.Errorf("%s: record set %d: %w", path, len(sets)+1, err)
+		}
+		sets = append(sets, rs)
+	}
+	if len(sets) != meta.Sets {
+		return meta, nil, fmt.Errorf("%s: %d record sets, header says %d (truncated?)", path, len(sets), meta.Sets)
+	}
+	return meta, sets, nil
+}
+
+// LoadSnapshots publishes every zone in the snapshot directory, before any
+// API call, so a new instance answers within a second of starting. Zones
+// the config does not ask for are ignored. It returns how many zones were
+// loaded; a broken file is reported and skipped (the next sync repairs it).
+func (s *Syncer) LoadSnapshots() (int, error) {
+	if s.cfg.SnapshotDir == "" {
+		return 0, nil
+	}
+	files, err := filepath.Glob(filepath.Join(s.cfg.SnapshotDir, "*"+snapshotExt))
+	if err != nil {
+		return 0, err
+	}
+	wantID, wantName := map[string]bool{}, map[string]bool{}
+	for _, z := range s.cfg.Zones {
+		if strings.HasPrefix(bareZoneID(z), "Z") && !strings.Contains(z, ".") {
+			wantID[bareZoneID(z)] = true
+		} else {
+			wantName[zonestore.Canonical(z)] = true
+		}
+	}
+	var errs []error
+	loaded := 0
+	for _, path := range files {
+		meta, sets, err := readSnapshot(path)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !s.wanted(meta.ID, meta.Name, meta.Private, wantID, wantName) {
+			continue
+		}
+		z, skipped, err := BuildZone(meta.Name, meta.ID, sets)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", path, err))
+			continue
+		}
+		st := &zoneState{id: meta.ID, name: meta.Name, private: meta.Private, vpcs: meta.VPCs,
+			hash: hashSets(sets), records: z.Records(), sets: len(sets), ready: true, lastSync: meta.Synced, checks: healthChecks(sets)}
+		s.mu.Lock()
+		st.views = s.viewsOf(st)
+		s.zones[st.id] = st
+		for _, v := range st.views {
+			s.store.PutZone(v, z)
+		}
+		s.mu.Unlock()
+		loaded++
+		s.log.Info("zone loaded from snapshot", slog.String("zone", meta.Name), slog.String("zone_id", meta.ID),
+			slog.Int("records", z.Records()), slog.Int("skipped", len(skipped)), slog.Time("synced", meta.Synced))
+	}
+	s.mu.Lock()
+	// The snapshot stands for the zone list until the first listing, as
+	// long as it holds every zone the config names.
+	complete := loaded > 0
+	for id := range wantID {
+		complete = complete && s.zones[id] != nil
+	}
+	for name := range wantName {
+		complete = complete && slices.ContainsFunc(s.zoneIDsLocked(), func(id string) bool { return s.zones[id].name == name })
+	}
+	if complete {
+		s.listed = true
+	}
+	s.mu.Unlock()
+	return loaded, errors.Join(errs...)
+}
+
+func (s *Syncer) zoneIDsLocked() []string {
+	ids := make([]string, 0, len(s.zones))
+	for id := range s.zones {
+		ids = append(ids, id)
+	}
+	return ids
+}
