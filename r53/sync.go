@@ -292,11 +292,10 @@ func (s *Syncer) dropLocked(z *zoneState, why string) {
 
 // SyncZone fetches one zone's record sets and publishes them if they
 // changed. On any error the zone keeps its last good data.
-func (s *Syncer) SyncZone(ctx context.Context, id string) ZoneReport {
+func (s *Syncer) SyncZone(ctx context.Context, id string) (rep ZoneReport) {
 	start := time.Now()
 	s.mu.Lock()
 	z := s.zones[id]
-	var rep ZoneReport
 	if z != nil {
 		rep = ZoneReport{ID: z.id, Name: z.name, Private: z.private}
 	}

@@ -345,9 +345,9 @@ func TestRateNeverExceeded(t *testing.T) {
 	f := r53fake.New()
 	url := f.Start(t)
 	var zones []string
-	for i := 0; i < 6; i++ {
+	for i := 0; i < 10; i++ {
 		zid := f.CreateZone(fmt.Sprintf("z%d.example", i), false)
-		for j := 0; j < 400; j++ {
+		for j := 0; j < 1000; j++ {
 			put(t, f, zid, rrset(fmt.Sprintf("h%d.z%d.example", j, i), "A", 60, "192.0.2.1"))
 		}
 		zones = append(zones, zid)
@@ -370,7 +370,7 @@ func TestRateNeverExceeded(t *testing.T) {
 		}
 		maxIn = max(maxIn, n)
 	}
-	if maxIn > 20+5 {
+	if len(reqs) < 40 || maxIn > 20+5 {
 		t.Fatalf("%d requests within one second at a limit of 20/s burst 5", maxIn)
 	}
 	t.Logf("%d requests, at most %d in any second", len(reqs), maxIn)
