@@ -1,9 +1,14 @@
 package r53
 
 import (
+	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+
+	"github.com/miekg/dns"
 
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 
@@ -127,4 +132,73 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// WriteZoneFile writes a hosted zone as BIND zone-file text: plain record
+// sets as records, routing-policy record sets as records with a comment
+// naming the policy, aliases (which have no zone-file form) as comments, so
+// the file loads in BIND and still says everything Route 53 holds.
+func WriteZoneFile(w io.Writer, origin, zoneID string, sets []types.ResourceRecordSet) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "; Route 53 hosted zone %s (%s), exported by hybridns\n$ORIGIN %s\n", zonestore.Canonical(origin), bareZoneID(zoneID), zonestore.Canonical(origin))
+	for _, in := range sets {
+		rs, err := ConvertRecordSet(in)
+		if err != nil {
+			fmt.Fprintf(bw, "; not exported: %v\n", err)
+			continue
+		}
+		var attrs []string
+		if k := rs.Policy.Kind(); k != KindSimple {
+			attrs = append(attrs, "routing="+k, fmt.Sprintf("identifier=%q", rs.Policy.SetIdentifier))
+			if rs.Policy.Weight != nil {
+				attrs = append(attrs, fmt.Sprintf("weight=%d", *rs.Policy.Weight))
+			}
+			if rs.Policy.Failover != "" {
+				attrs = append(attrs, "failover="+rs.Policy.Failover)
+			}
+			if rs.Policy.Region != "" {
+				attrs = append(attrs, "region="+rs.Policy.Region)
+			}
+			if g := rs.Policy.Geo; g != nil {
+				attrs = append(attrs, fmt.Sprintf("location=%s/%s/%s", g.Continent, g.Country, g.Subdivision))
+			}
+			if c := rs.Policy.CIDR; c != nil {
+				attrs = append(attrs, "cidr="+c.CollectionID+"/"+c.LocationName)
+			}
+		}
+		if rs.Policy.HealthCheckID != "" {
+			attrs = append(attrs, "health_check="+rs.Policy.HealthCheckID)
+		}
+		comment := ""
+		if len(attrs) > 0 {
+			comment = " ; AWS " + strings.Join(attrs, " ")
+		}
+		if rs.Alias != nil {
+			fmt.Fprintf(bw, "; %s ALIAS %s %s (zone %s, evaluate_target_health=%v)%s\n", rs.Name, dns.TypeToString[rs.Type],
+				rs.Alias.DNSName, rs.Alias.HostedZoneID, rs.Alias.EvaluateTargetHealth, comment)
+			continue
+		}
+		for _, rr := range rs.RRs {
+			fmt.Fprintf(bw, "%s%s\n", rr.String(), comment)
+		}
+	}
+	return bw.Flush()
+}
+
+// FetchZone lists one zone's record sets (for export and one-off use).
+func FetchZone(ctx context.Context, api API, zone string) (origin, id string, sets []types.ResourceRecordSet, err error) {
+	s, err := NewSyncer(api, zonestore.NewStore(), Config{Zones: []string{zone}})
+	if err != nil {
+		return "", "", nil, err
+	}
+	if err := s.List(ctx); err != nil {
+		return "", "", nil, err
+	}
+	ids := s.zoneIDs()
+	if len(ids) != 1 {
+		return "", "", nil, fmt.Errorf("zone %s: %d hosted zones match", zone, len(ids))
+	}
+	z := s.zones[ids[0]]
+	sets, _, err = s.fetch(ctx, z)
+	return z.name, z.id, sets, err
 }

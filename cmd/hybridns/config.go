@@ -27,6 +27,8 @@ type Config struct {
 	Upstream       UpstreamConfig `yaml:"upstream"`
 	Views          []ViewConfig   `yaml:"views"`
 	Log            LogConfig      `yaml:"log"`
+	Route53        Route53Config  `yaml:"route53"`
+	SnapshotDir    string         `yaml:"snapshot_dir"`
 
 	file string // where it was read from, for messages
 }
@@ -65,6 +67,52 @@ type UpstreamConfig struct {
 	Timeout     time.Duration `yaml:"timeout"`
 	Deadline    time.Duration `yaml:"deadline"`
 	MaxInFlight int           `yaml:"max_in_flight"`
+}
+
+// Route53Config says which hosted zones to mirror and how.
+type Route53Config struct {
+	Discover   bool          `yaml:"discover"`   // every zone the credentials see
+	Zones      []string      `yaml:"zones"`      // IDs or names, instead
+	Suffixes   []string      `yaml:"suffixes"`   // discovery: keep zones under these names
+	Visibility string        `yaml:"visibility"` // discovery: public | private
+	Endpoint   string        `yaml:"endpoint"`   // the fake, LocalStack, moto
+	RoleARN    string        `yaml:"role_arn"`
+	Interval   time.Duration `yaml:"interval"`
+	RPS        float64       `yaml:"rps"`
+	Burst      int           `yaml:"burst"`
+	// Region is this instance's region, for latency records.
+	Region         string           `yaml:"region"`
+	HealthInterval time.Duration    `yaml:"health_interval"`
+	Accounts       []AccountConfig  `yaml:"accounts"`
+	Locations      []LocationConfig `yaml:"locations"`
+	CIDRLocations  []CIDRConfig     `yaml:"cidr_locations"`
+}
+
+// AccountConfig is another AWS account to mirror zones from, through a role.
+type AccountConfig struct {
+	Name     string   `yaml:"name"`
+	RoleARN  string   `yaml:"role_arn"`
+	Discover bool     `yaml:"discover"`
+	Zones    []string `yaml:"zones"`
+}
+
+// LocationConfig places client networks for geolocation records.
+type LocationConfig struct {
+	Clients     []string `yaml:"clients"`
+	Continent   string   `yaml:"continent"`
+	Country     string   `yaml:"country"`
+	Subdivision string   `yaml:"subdivision"`
+}
+
+// CIDRConfig is one location of a CIDR collection, for IP-based records.
+type CIDRConfig struct {
+	Collection string   `yaml:"collection"`
+	Location   string   `yaml:"location"`
+	CIDRs      []string `yaml:"cidrs"`
+}
+
+func (r Route53Config) enabled() bool {
+	return r.Discover || len(r.Zones) > 0 || len(r.Accounts) > 0
 }
 
 // ViewConfig is a named set of client networks.
@@ -184,6 +232,35 @@ func (c *Config) validate() error {
 		for _, p := range v.Clients {
 			if _, err := netip.ParsePrefix(p); err != nil {
 				errs = append(errs, fmt.Errorf("%s: view %s: client network %q: %w", c.where(0), v.Name, p, err))
+			}
+		}
+	}
+	if c.Route53.enabled() {
+		switch c.Route53.Visibility {
+		case "", "public", "private":
+		default:
+			errs = append(errs, fmt.Errorf("%s: route53.visibility %q: want public or private", c.where(0), c.Route53.Visibility))
+		}
+		if c.Route53.RPS < 0 || c.Route53.RPS > 100 {
+			errs = append(errs, fmt.Errorf("%s: route53.rps %v: want 0 < rps ≤ 100 (the account allows 5)", c.where(0), c.Route53.RPS))
+		}
+		for _, a := range c.Route53.Accounts {
+			if a.RoleARN == "" || (!a.Discover && len(a.Zones) == 0) {
+				errs = append(errs, fmt.Errorf("%s: route53.accounts %q: needs role_arn and zones or discover", c.where(0), a.Name))
+			}
+		}
+		for _, l := range c.Route53.Locations {
+			for _, p := range l.Clients {
+				if _, err := netip.ParsePrefix(p); err != nil {
+					errs = append(errs, fmt.Errorf("%s: route53.locations: %q: %w", c.where(0), p, err))
+				}
+			}
+		}
+		for _, l := range c.Route53.CIDRLocations {
+			for _, p := range l.CIDRs {
+				if _, err := netip.ParsePrefix(p); err != nil {
+					errs = append(errs, fmt.Errorf("%s: route53.cidr_locations: %q: %w", c.where(0), p, err))
+				}
 			}
 		}
 	}

@@ -31,6 +31,18 @@ func main() {
 				Action: checkCmd,
 			},
 			{
+				Name:   "sync",
+				Usage:  "sync the Route 53 zones once, print a per-zone report (and write snapshots with --snapshot-dir)",
+				Flags:  append(configFlags(), &cli.BoolFlag{Name: "once", Value: true, Usage: "sync once and exit (the only mode)"}),
+				Action: syncCmd,
+			},
+			{
+				Name:   "export",
+				Usage:  "write one Route 53 hosted zone as a BIND zone file to stdout",
+				Flags:  append(configFlags(), &cli.StringFlag{Name: "zone", Required: true, Usage: "zone ID or name"}),
+				Action: exportCmd,
+			},
+			{
 				Name:  "version",
 				Usage: "print the version",
 				Action: func(c *cli.Context) error {
@@ -70,6 +82,12 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: "forward-default", Usage: "upstreams for every other name: ADDR[,ADDR…] (`vpc` = the VPC resolver)", EnvVars: []string{"HYBRIDNS_FORWARD_DEFAULT"}},
 		&cli.StringFlag{Name: "allow-recursion", Usage: "client networks that may use forwarding: CIDR[,CIDR…] (default loopback, RFC 1918, RFC 4193)", EnvVars: []string{"HYBRIDNS_ALLOW_RECURSION"}},
 		&cli.StringFlag{Name: "vpc-cidr", Usage: "the VPC's CIDR (the `vpc` upstream is its base + 2)", EnvVars: []string{"HYBRIDNS_VPC_CIDR"}},
+		&cli.BoolFlag{Name: "route53", Usage: "mirror every Route 53 hosted zone the credentials can see", EnvVars: []string{"HYBRIDNS_ROUTE53"}},
+		&cli.StringSliceFlag{Name: "route53-zone", Usage: "mirror this hosted zone (ID or name; repeatable)", EnvVars: []string{"HYBRIDNS_ROUTE53_ZONE"}},
+		&cli.StringFlag{Name: "route53-endpoint", Usage: "Route 53 API endpoint URL (a fake, LocalStack, moto)", EnvVars: []string{"HYBRIDNS_ROUTE53_ENDPOINT"}},
+		&cli.DurationFlag{Name: "route53-interval", Usage: "refresh interval per zone (default 5m)", EnvVars: []string{"HYBRIDNS_ROUTE53_INTERVAL"}},
+		&cli.Float64Flag{Name: "route53-rps", Usage: "Route 53 requests per second for the whole process (default 5)", EnvVars: []string{"HYBRIDNS_ROUTE53_RPS"}},
+		&cli.StringFlag{Name: "snapshot-dir", Usage: "keep the mirrored zones here for a cold start", EnvVars: []string{"HYBRIDNS_SNAPSHOT_DIR"}},
 		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn, error", EnvVars: []string{"HYBRIDNS_LOG_LEVEL"}},
 		&cli.StringFlag{Name: "log-format", Usage: "text or json", EnvVars: []string{"HYBRIDNS_LOG_FORMAT"}},
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"hybridns/r53"
 	"hybridns/server"
 	"hybridns/zonestore"
 	"hybridns/zonestore/zonedir"
@@ -63,6 +64,24 @@ func configFromCLI(c *cli.Context) (*Config, error) {
 	}
 	if c.IsSet("vpc-cidr") {
 		cfg.AWS.VPCCIDR = c.String("vpc-cidr")
+	}
+	if c.IsSet("route53") {
+		cfg.Route53.Discover = c.Bool("route53")
+	}
+	if c.IsSet("route53-zone") {
+		cfg.Route53.Zones = splitList(c.StringSlice("route53-zone"))
+	}
+	if c.IsSet("route53-endpoint") {
+		cfg.Route53.Endpoint = c.String("route53-endpoint")
+	}
+	if c.IsSet("route53-interval") {
+		cfg.Route53.Interval = c.Duration("route53-interval")
+	}
+	if c.IsSet("route53-rps") {
+		cfg.Route53.RPS = c.Float64("route53-rps")
+	}
+	if c.IsSet("snapshot-dir") {
+		cfg.SnapshotDir = c.String("snapshot-dir")
 	}
 	if c.IsSet("log-level") {
 		cfg.Log.Level = c.String("log-level")
@@ -196,12 +215,26 @@ func serveCmd(c *cli.Context) error {
 		}()
 	}
 
+	syncers, err := buildSyncers(ctx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	for _, sy := range syncers {
+		// Serve the last known data before the first API call.
+		if n, err := sy.LoadSnapshots(); err != nil {
+			log.Error("snapshot", slog.Any("err", err))
+		} else if n > 0 {
+			log.Info("serving zones from the snapshot", slog.Int("zones", n))
+		}
+	}
+
 	srv, err := server.New(server.Config{
 		Listen:         cfg.Listen,
 		Store:          store,
 		Forwarder:      srvFwd,
 		AllowRecursion: recursion,
 		Views:          views,
+		Routing:        routingClient(cfg, syncers),
 		Logger:         log,
 	})
 	if err != nil {
@@ -210,11 +243,27 @@ func serveCmd(c *cli.Context) error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
+	for _, sy := range syncers {
+		go sy.Run(ctx)
+	}
+	// Ready once every zone source has delivered: the zone directory has
+	// been read, every Route 53 zone comes from a sync or the snapshot.
+	isReady := func() bool {
+		if !ready.Load() {
+			return false
+		}
+		for _, sy := range syncers {
+			if !sy.Ready() {
+				return false
+			}
+		}
+		return true
+	}
 	ready.Store(true)
 
 	var httpSrv *http.Server
 	if cfg.HTTPListen != "" {
-		httpSrv, err = startHTTP(cfg.HTTPListen, &ready, log)
+		httpSrv, err = startHTTP(cfg.HTTPListen, isReady, syncers, log)
 		if err != nil {
 			_ = srv.Shutdown(context.Background())
 			return err
@@ -246,17 +295,34 @@ func serveCmd(c *cli.Context) error {
 	return srv.Shutdown(shutCtx)
 }
 
-func startHTTP(addr string, ready *atomic.Bool, log *slog.Logger) (*http.Server, error) {
+func startHTTP(addr string, ready func() bool, syncers []*r53.Syncer, log *slog.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !ready.Load() {
+		if !ready() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("POST /sync", func(w http.ResponseWriter, r *http.Request) {
+		zone := r.URL.Query().Get("zone")
+		if zone == "" {
+			http.Error(w, "zone= is required", http.StatusBadRequest)
+			return
+		}
+		var errs []error
+		for _, s := range syncers {
+			if err := s.Trigger(zone); err == nil {
+				fmt.Fprintf(w, "refresh of %s queued\n", zone)
+				return
+			} else {
+				errs = append(errs, err)
+			}
+		}
+		http.Error(w, fmt.Sprintf("%v", errors.Join(errs...)), http.StatusNotFound)
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
