@@ -250,3 +250,58 @@ func TestRoute53NoDataNoAPI(t *testing.T) {
 		t.Fatal("process exited")
 	}
 }
+
+// TestRoute53Throttled30s: 30 seconds of Throttling from Route 53 never
+// lose a zone, the fake never sees more than the configured rate, and the
+// mirror catches up once the throttling ends.
+func TestRoute53Throttled30s(t *testing.T) {
+	bin := refserver.BuildHybridns(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDFAKE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "SECRETFAKE")
+	f := r53fake.New()
+	url := f.Start(t)
+	var ids []string
+	for i := 0; i < 3; i++ {
+		id := f.CreateZone(fmt.Sprintf("t%d.example", i), false)
+		for j := 0; j < 600; j++ {
+			seed(t, f, id, r53set(fmt.Sprintf("h%d.t%d.example", j, i), "A", 60, "192.0.2.1"))
+		}
+		ids = append(ids, id)
+	}
+	hyb := refserver.StartHybridnsArgs(t, bin, []refserver.Zone{{Origin: "t0.example."}, {Origin: "t1.example."}, {Origin: "t2.example."}},
+		"--route53-zone", strings.Join(ids, ","), "--route53-endpoint", url, "--route53-interval", "2s", "--route53-rps", "5")
+	f.ResetRequests()
+	f.ThrottleFor(30 * time.Second)
+	seed(t, f, ids[0], r53set("h1.t0.example", "A", 60, "192.0.2.2"))
+	deadline := time.Now().Add(30 * time.Second)
+	queries := 0
+	for time.Now().Before(deadline) {
+		for i := range ids {
+			r := askFrom(t, "127.0.0.1", hyb.Addr, fmt.Sprintf("h5.t%d.example.", i), dns.TypeA)
+			if firstA(r) != "192.0.2.1" {
+				t.Fatalf("zone t%d lost while throttled: %v", i, r)
+			}
+			queries++
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	eventually(t, 15*time.Second, "change picked up after the throttling", func() bool {
+		return firstA(askFrom(t, "127.0.0.1", hyb.Addr, "h1.t0.example.", dns.TypeA)) == "192.0.2.2"
+	})
+	reqs := f.Requests()
+	maxIn, throttled := 0, 0
+	for i := range reqs {
+		if reqs[i].Throttled() {
+			throttled++
+		}
+		n := 0
+		for j := i; j < len(reqs) && reqs[j].At.Sub(reqs[i].At) < time.Second; j++ {
+			n++
+		}
+		maxIn = max(maxIn, n)
+	}
+	t.Logf("%d queries answered while throttled; %d API requests (%d throttled), at most %d in any second", queries, len(reqs), throttled, maxIn)
+	if throttled == 0 || maxIn > 5+10 {
+		t.Fatalf("%d throttled, %d requests in one second (limit 5/s, burst 10)", throttled, maxIn)
+	}
+}
