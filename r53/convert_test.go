@@ -475,3 +475,37 @@ func FuzzConvertRecordSet(f *testing.F) {
 		_ = EscapeName(name) // must not panic on arbitrary input
 	})
 }
+
+// TestFastAddressParse: the direct A/AAAA parse gives exactly what the
+// zone parser and wire round trip give.
+func TestFastAddressParse(t *testing.T) {
+	for _, tc := range []struct {
+		typ   uint16
+		value string
+	}{
+		{dns.TypeA, "192.0.2.1"}, {dns.TypeA, "0.0.0.0"}, {dns.TypeA, "255.255.255.255"},
+		{dns.TypeAAAA, "2001:db8::1"}, {dns.TypeAAAA, "::"}, {dns.TypeAAAA, "::ffff:192.0.2.1"}, {dns.TypeAAAA, "2001:DB8:0:0:0:0:0:1"},
+	} {
+		fast := parseAddress("www.example.com.", 300, tc.typ, tc.value)
+		if fast == nil {
+			t.Fatalf("%s: fast path declined", tc.value)
+		}
+		zp := dns.NewZoneParser(strings.NewReader("www.example.com. 300 IN "+dns.TypeToString[tc.typ]+" "+tc.value+"\n"), ".", "")
+		slow, _ := zp.Next()
+		slow, err := wireCanonical(slow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fast.String() != slow.String() || !dns.IsDuplicate(fast, slow) {
+			t.Errorf("%s: fast %v, slow %v", tc.value, fast, slow)
+		}
+	}
+	for _, bad := range []string{"192.0.2.1 ", "1.2.3", "::1%eth0", "2001:db8::1"} {
+		if parseAddress("x.", 1, dns.TypeA, bad) != nil && bad != "2001:db8::1" {
+			t.Errorf("%q accepted as A", bad)
+		}
+	}
+	if parseAddress("x.", 1, dns.TypeA, "2001:db8::1") != nil || parseAddress("x.", 1, dns.TypeAAAA, "192.0.2.1") != nil {
+		t.Error("address family mix-up accepted")
+	}
+}

@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
@@ -132,24 +135,61 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 			wantName[zonestore.Canonical(z)] = true
 		}
 	}
+	// Zones load in parallel, with the collector relaxed meanwhile: a
+	// cold start builds a lot of garbage-free data, and GC would otherwise
+	// spend more time scanning it than the load takes.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	type result struct {
+		path    string
+		meta    snapshotMeta
+		sets    int
+		zone    *zonestore.Zone
+		skipped int
+		checks  []string
+		hash    [32]byte
+		err     error
+	}
+	work := make(chan string)
+	results := make(chan result)
+	var wg sync.WaitGroup
+	for range max(runtime.GOMAXPROCS(0), 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for path := range work {
+				r := result{path: path}
+				var sets []types.ResourceRecordSet
+				r.meta, sets, r.err = readSnapshot(path)
+				if r.err == nil && s.wanted(r.meta.ID, r.meta.Name, r.meta.Private, wantID, wantName) {
+					var skipped []Skipped
+					r.zone, skipped, r.err = BuildZone(r.meta.Name, r.meta.ID, sets)
+					r.skipped, r.sets, r.checks, r.hash = len(skipped), len(sets), healthChecks(sets), hashSets(sets)
+				}
+				results <- r
+			}
+		}()
+	}
+	go func() {
+		for _, p := range files {
+			work <- p
+		}
+		close(work)
+		wg.Wait()
+		close(results)
+	}()
 	var errs []error
 	loaded := 0
-	for _, path := range files {
-		meta, sets, err := readSnapshot(path)
-		if err != nil {
-			errs = append(errs, err)
+	for r := range results {
+		if r.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.path, r.err))
 			continue
 		}
-		if !s.wanted(meta.ID, meta.Name, meta.Private, wantID, wantName) {
-			continue
+		if r.zone == nil {
+			continue // not a zone this config mirrors
 		}
-		z, skipped, err := BuildZone(meta.Name, meta.ID, sets)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", path, err))
-			continue
-		}
+		meta, z := r.meta, r.zone
 		st := &zoneState{id: meta.ID, name: meta.Name, private: meta.Private, vpcs: meta.VPCs,
-			hash: hashSets(sets), records: z.Records(), sets: len(sets), ready: true, lastSync: meta.Synced, checks: healthChecks(sets)}
+			hash: r.hash, records: z.Records(), sets: r.sets, ready: true, lastSync: meta.Synced, checks: r.checks}
 		s.mu.Lock()
 		st.views = s.viewsOf(st)
 		s.zones[st.id] = st
@@ -159,7 +199,7 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		s.mu.Unlock()
 		loaded++
 		s.log.Info("zone loaded from snapshot", slog.String("zone", meta.Name), slog.String("zone_id", meta.ID),
-			slog.Int("records", z.Records()), slog.Int("skipped", len(skipped)), slog.Time("synced", meta.Synced))
+			slog.Int("records", z.Records()), slog.Int("skipped", r.skipped), slog.Time("synced", meta.Synced))
 	}
 	s.mu.Lock()
 	// The snapshot stands for the zone list until the first listing, as
