@@ -711,9 +711,11 @@ type UpstreamStats struct {
 	Queries    uint64 // datagrams/messages sent, UDP and TCP, probes included
 	TCPQueries uint64 // TCP exchanges (TC retries)
 	Timeouts   uint64
-	Errors     uint64 // network errors other than timeouts
-	SoftErrors uint64 // SERVFAIL or REFUSED answers
-	Mismatched uint64 // replies ignored: wrong source, Id or question
+	Errors     uint64        // network errors other than timeouts
+	SoftErrors uint64        // SERVFAIL or REFUSED answers
+	Mismatched uint64        // replies ignored: wrong source, Id or question
+	Answers    uint64        // exchanges that got a reply
+	RTT        time.Duration // summed over those exchanges (mean = RTT/Answers)
 }
 
 // Stats returns current counters.
@@ -737,7 +739,7 @@ func (f *Forwarder) Stats() Stats {
 			Addr: u.addr, Up: !u.down.Load(),
 			Queries: u.queries.Load(), TCPQueries: u.tcpQueries.Load(),
 			Timeouts: u.timeouts.Load(), Errors: u.errs.Load(),
-			SoftErrors: u.softErrs.Load(), Mismatched: u.mismatched.Load(),
+			SoftErrors: u.softErrs.Load(), Mismatched: u.mismatched.Load(), Answers: u.answers.Load(), RTT: time.Duration(u.rttNanos.Load()),
 		})
 	}
 	return s

@@ -50,6 +50,7 @@ type upstream struct {
 	down  atomic.Bool
 
 	queries, tcpQueries, timeouts, errs, softErrs, mismatched atomic.Uint64
+	answers, rttNanos                                         atomic.Uint64 // for the mean round trip
 
 	mu     sync.Mutex // guards closed and sends to idle after close
 	closed bool
@@ -85,9 +86,16 @@ func (u *upstream) failure(err error) {
 // exchange sends q (whose Id it overwrites) and returns a validated reply,
 // retrying over TCP when the UDP reply is truncated. Only network failures and
 // timeouts count against health; the caller judges rcodes.
-func (u *upstream) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (u *upstream) exchange(ctx context.Context, q *dns.Msg) (r *dns.Msg, err error) {
+	start := time.Now()
+	defer func() {
+		if err == nil {
+			u.answers.Add(1)
+			u.rttNanos.Add(uint64(time.Since(start)))
+		}
+	}()
 	q.Id = uint16(rand.Uint32()) // fresh per exchange: never the client's
-	r, err := u.exchangeUDP(ctx, q)
+	r, err = u.exchangeUDP(ctx, q)
 	if errors.Is(err, errTruncated) || (err == nil && r.Truncated) {
 		q.Id = uint16(rand.Uint32())
 		tr, terr := u.exchangeTCP(ctx, q)
