@@ -7,7 +7,9 @@ package r53
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/time/rate"
 )
@@ -62,6 +65,32 @@ type ClientOptions struct {
 	// AWSConfig, when set, is used instead of config.LoadDefaultConfig
 	// (tests pass static credentials).
 	AWSConfig *aws.Config
+	// Counters, when set, counts every HTTP attempt and its outcome.
+	Counters *APICounters
+}
+
+// APICounters counts Route 53 HTTP attempts (retries included) by outcome.
+type APICounters struct {
+	Requests, Throttled, Errors atomic.Uint64
+}
+
+func (c *APICounters) record(err error) {
+	if c == nil {
+		return
+	}
+	c.Requests.Add(1)
+	if err == nil {
+		return
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "Throttling", "ThrottlingException", "PriorRequestNotComplete":
+			c.Throttled.Add(1)
+			return
+		}
+	}
+	c.Errors.Add(1)
 }
 
 // NewClient returns a Route 53 client whose every HTTP attempt — retries
@@ -93,7 +122,7 @@ func NewClient(ctx context.Context, o ClientOptions) (*route53.Client, error) {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 20 * time.Second
 	}
-	limiter := o.Limiter
+	limiter, counters := o.Limiter, o.Counters
 	return route53.NewFromConfig(cfg, func(ro *route53.Options) {
 		if o.Endpoint != "" {
 			ro.BaseEndpoint = aws.String(o.Endpoint)
@@ -109,7 +138,9 @@ func NewClient(ctx context.Context, o ClientOptions) (*route53.Client, error) {
 					if err := limiter.Wait(ctx); err != nil {
 						return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("route53 rate limiter: %w", err)
 					}
-					return next.HandleFinalize(ctx, in)
+					out, md, err := next.HandleFinalize(ctx, in)
+					counters.record(err)
+					return out, md, err
 				}), middleware.After)
 		})
 	}), nil

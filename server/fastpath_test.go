@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -46,7 +47,7 @@ func flag(on bool, name string) string {
 func bothPaths(t testing.TB, s *Server, pkt []byte, from *net.UDPAddr) (fast, slow *dns.Msg, ok bool) {
 	var scratch [256]byte
 	ip, _ := netip.AddrFromSlice(from.IP)
-	resp, act := s.fastUDP(pkt, ip, make([]byte, 0, 2048), &scratch)
+	resp, act := s.fastUDP(pkt, ip, make([]byte, 0, 2048), &scratch, time.Now())
 	if act != fastReply {
 		return nil, nil, false
 	}
@@ -148,7 +149,7 @@ func TestFastPathZeroAlloc(t *testing.T) {
 	from := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5353}
 	var scratch [256]byte
 	ip, _ := netip.AddrFromSlice(from.IP)
-	if n := testing.AllocsPerRun(200, func() { s.fastUDP(pkt, ip, out, &scratch) }); n != 0 {
+	if n := testing.AllocsPerRun(200, func() { s.fastUDP(pkt, ip, out, &scratch, time.Time{}) }); n != 0 {
 		t.Fatalf("fast path allocates %v times per query", n)
 	}
 }
@@ -196,7 +197,7 @@ func BenchmarkFastPath(b *testing.B) {
 			var scratch [256]byte
 			b.ReportAllocs()
 			for b.Loop() {
-				s.fastUDP(pkt, from, out, &scratch)
+				s.fastUDP(pkt, from, out, &scratch, time.Time{})
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -18,12 +19,19 @@ const maxCrossChase = 8
 
 // ServeDNS implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	start := time.Now()
 	s.stats.Queries.Add(1)
-	m := s.answer(w, r)
-	if m == nil {
-		return
-	}
+	m, c := s.answer(w, r)
 	s.scrub(w, r, m)
+	if c.path == pathForwarded && !r.RecursionDesired {
+		c.path = pathCache
+	}
+	if m.Rcode == dns.RcodeRefused {
+		c.path = pathRefused
+	} else if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError && c.path != pathForwarded {
+		c.path = pathError
+	}
+	s.metrics.observe(c.viewIdx, c.path, m.Rcode, r.Question[0].Qtype, time.Since(start))
 	if err := w.WriteMsg(m); err != nil {
 		s.stats.WriteErrors.Add(1)
 		s.log.Debug("write reply", slog.String("client", w.RemoteAddr().String()), slog.Any("err", err))
@@ -35,7 +43,10 @@ type client struct {
 	addr    netip.Addr
 	udp     bool
 	view    string
+	viewIdx int // for metrics: 0 is the default view
 	recurse bool
+	path    int     // for metrics: how the query was answered
+	pol     *policy // the policy in force for this query
 }
 
 func (s *Server) client(w dns.ResponseWriter) client {
@@ -48,22 +59,23 @@ func (s *Server) client(w dns.ResponseWriter) client {
 		c.addr, _ = netip.AddrFromSlice(a.IP)
 	}
 	c.addr = c.addr.Unmap()
-	c.view = s.viewOf(c.addr)
-	c.recurse = s.cfg.Forwarder != nil && contains(s.recurse, c.addr)
+	c.pol = s.pol.Load()
+	c.view, c.viewIdx = c.pol.viewOf(c.addr)
+	c.recurse = c.pol.fwd != nil && contains(c.pol.recurse, c.addr)
 	return c
 }
 
 // viewOf returns the view whose networks hold addr most specifically.
-func (s *Server) viewOf(addr netip.Addr) string {
-	best, bits := zonestore.DefaultView, -1
-	for _, v := range s.views {
-		for _, p := range v.Clients {
-			if p.Bits() > bits && p.Contains(addr) {
-				best, bits = v.Name, p.Bits()
+func (p *policy) viewOf(addr netip.Addr) (string, int) {
+	best, idx, bits := zonestore.DefaultView, 0, -1
+	for i, v := range p.views {
+		for _, pfx := range v.Clients {
+			if pfx.Bits() > bits && pfx.Contains(addr) {
+				best, idx, bits = v.Name, p.viewIdx[i], pfx.Bits()
 			}
 		}
 	}
-	return best
+	return best, idx
 }
 
 func contains(ps []netip.Prefix, addr netip.Addr) bool {
@@ -76,7 +88,8 @@ func contains(ps []netip.Prefix, addr netip.Addr) bool {
 }
 
 // answer builds the reply to r, or returns nil to send nothing.
-func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) *dns.Msg {
+func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, client) {
+	c := client{path: pathError}
 	m := new(dns.Msg)
 	m.Id = r.Id
 	m.Response = true
@@ -92,7 +105,7 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) *dns.Msg {
 			if opt != nil {
 				s.stats.FormErr.Add(1)
 				m.Rcode = dns.RcodeFormatError
-				return m
+				return m, c
 			}
 			opt = o
 		}
@@ -101,14 +114,14 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) *dns.Msg {
 		m.SetEdns0(s.cfg.UDPSize, opt.Do())
 		if opt.Version() != 0 {
 			m.Rcode = dns.RcodeBadVers
-			return m
+			return m, c
 		}
 	}
 	q := r.Question[0]
 	if q.Qclass != dns.ClassINET {
 		s.stats.Refused.Add(1)
 		m.Rcode = dns.RcodeRefused
-		return m
+		return m, c
 	}
 	switch q.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeMAILA, dns.TypeMAILB:
@@ -118,41 +131,43 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) *dns.Msg {
 		if q.Qtype == dns.TypeOPT {
 			m.Rcode = dns.RcodeFormatError
 		}
-		return m
+		return m, c
 	}
 
-	c := s.client(w)
+	c = s.client(w)
 	qname := strings.ToLower(q.Name)
 	snap := s.cfg.Store.Load()
-	z := s.zoneFor(snap, c.view, qname)
+	z := c.pol.zoneFor(snap, c.view, qname)
 	if z != nil && q.Qtype == dns.TypeDS && qname == z.Origin() && qname != "." {
 		// DS belongs to the parent side of a cut (RFC 4035 §3.1.4.1): when
 		// we also serve the parent, it answers.
 		if off, end := dns.NextLabel(qname, 0); !end {
-			if parent := s.zoneFor(snap, c.view, qname[off:]); parent != nil {
+			if parent := c.pol.zoneFor(snap, c.view, qname[off:]); parent != nil {
 				z = parent
 			}
 		}
 	}
 	if z != nil {
 		s.stats.Authoritative.Add(1)
+		c.path = pathAuthoritative
 		s.authoritative(m, r, c, snap, z, qname, q.Qtype)
-		return m
+		return m, c
 	}
+	c.path = pathForwarded
 	s.forward(m, r, c)
-	return m
+	return m, c
 }
 
 // zoneFor returns the zone that answers qname, or nil when a forwarding rule
 // is more specific than every zone holding the name (a rule for
 // onprem.corp.example. beats the zone corp.example.; the zone beats a rule
 // for example.).
-func (s *Server) zoneFor(snap *zonestore.Snapshot, view, qname string) *zonestore.Zone {
+func (p *policy) zoneFor(snap *zonestore.Snapshot, view, qname string) *zonestore.Zone {
 	z := snap.Find(view, qname)
-	if z == nil || s.cfg.Forwarder == nil {
+	if z == nil || p.fwd == nil {
 		return z
 	}
-	if suffix, ok := s.cfg.Forwarder.Match(qname); ok && len(suffix) > len(z.Origin()) {
+	if suffix, ok := p.fwd.Match(qname); ok && len(suffix) > len(z.Origin()) {
 		return nil
 	}
 	return z
@@ -161,7 +176,7 @@ func (s *Server) zoneFor(snap *zonestore.Snapshot, view, qname string) *zonestor
 // authoritative fills m from zone z and, for a recursive client, follows a
 // CNAME chain that leaves the zone.
 func (s *Server) authoritative(m, r *dns.Msg, c client, snap *zonestore.Snapshot, z *zonestore.Zone, qname string, qtype uint16) {
-	cl := s.cfg.Routing
+	cl := c.pol.routing
 	cl.Addr = c.addr
 	res := z.LookupFor(qname, qtype, &cl)
 	if res.Alias != "" {
@@ -188,7 +203,7 @@ func (s *Server) authoritative(m, r *dns.Msg, c client, snap *zonestore.Snapshot
 			break // a loop across zones: the chain so far is the answer
 		}
 		var next []dns.RR
-		if z2 := s.zoneFor(snap, c.view, target); z2 != nil {
+		if z2 := c.pol.zoneFor(snap, c.view, target); z2 != nil {
 			res2 := z2.Lookup(target, qtype)
 			next, m.Ns = res2.Answer, res2.Ns
 			m.Rcode = dns.RcodeSuccess
@@ -198,7 +213,7 @@ func (s *Server) authoritative(m, r *dns.Msg, c client, snap *zonestore.Snapshot
 			target = res2.Chase
 		} else {
 			m.Authoritative = false
-			resp, ok := s.resolveTarget(r, target, qtype)
+			resp, ok := s.resolveTarget(c.pol.fwd, r, target, qtype)
 			if !ok {
 				m.Rcode = dns.RcodeServerFailure
 				m.Answer = answer
@@ -211,7 +226,7 @@ func (s *Server) authoritative(m, r *dns.Msg, c client, snap *zonestore.Snapshot
 					target = strings.ToLower(cn.Target)
 				}
 			}
-			if target != "" && s.zoneFor(snap, c.view, target) == nil {
+			if target != "" && c.pol.zoneFor(snap, c.view, target) == nil {
 				target = "" // the upstream already chased what it could
 			}
 		}
@@ -234,13 +249,13 @@ func (s *Server) aliasOut(m, r *dns.Msg, c client, snap *zonestore.Snapshot, tar
 	m.RecursionAvailable = c.recurse
 	var answer []dns.RR
 	var rcode int
-	if z := s.zoneFor(snap, c.view, target); z != nil {
-		cl := s.cfg.Routing
+	if z := c.pol.zoneFor(snap, c.view, target); z != nil {
+		cl := c.pol.routing
 		cl.Addr = c.addr
 		res := z.LookupFor(target, qtype, &cl)
 		answer, rcode = res.Answer, dns.RcodeSuccess
-	} else if s.cfg.Forwarder != nil {
-		resp, ok := s.resolveTarget(r, target, qtype)
+	} else if c.pol.fwd != nil {
+		resp, ok := s.resolveTarget(c.pol.fwd, r, target, qtype)
 		if !ok {
 			m.Rcode = dns.RcodeServerFailure
 			return
@@ -271,7 +286,7 @@ func (s *Server) aliasOut(m, r *dns.Msg, c client, snap *zonestore.Snapshot, tar
 }
 
 // resolveTarget asks the forwarder for name/qtype on behalf of r's client.
-func (s *Server) resolveTarget(r *dns.Msg, name string, qtype uint16) (*dns.Msg, bool) {
+func (s *Server) resolveTarget(fwd Forwarder, r *dns.Msg, name string, qtype uint16) (*dns.Msg, bool) {
 	sub := new(dns.Msg)
 	sub.SetQuestion(name, qtype)
 	sub.RecursionDesired = true
@@ -281,7 +296,7 @@ func (s *Server) resolveTarget(r *dns.Msg, name string, qtype uint16) (*dns.Msg,
 	}
 	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.QueryTimeout)
 	defer cancel()
-	resp, err := s.cfg.Forwarder.Resolve(ctx, sub)
+	resp, err := fwd.Resolve(ctx, sub)
 	if err != nil {
 		s.log.Debug("resolve cname target", slog.String("name", name), slog.Any("err", err))
 		return nil, false
@@ -301,7 +316,7 @@ func seenName(rrs []dns.RR, name string) bool {
 // forward answers a name no zone holds: through the forwarder for clients
 // allowed to recurse, from the cache for RD=0 queries, REFUSED otherwise.
 func (s *Server) forward(m, r *dns.Msg, c client) {
-	f := s.cfg.Forwarder
+	f := c.pol.fwd
 	if f == nil || !c.recurse {
 		s.stats.Refused.Add(1)
 		m.Rcode = dns.RcodeRefused

@@ -80,8 +80,6 @@ var DefaultRecursionClients = []netip.Prefix{
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	recurse  []netip.Prefix
-	views    []View
 	udpSize  int
 	servers  []*dns.Server // TCP
 	udp      []*udpListener
@@ -92,7 +90,54 @@ type Server struct {
 	baseCtx  context.Context
 	cancel   context.CancelFunc
 	stats    Stats
-	cached   CachedWire // the forwarder's wire-form cache, if it has one
+	metrics  *queryMetrics
+	pol      atomic.Pointer[policy]
+	polMu    sync.Mutex // serializes Reconfigure
+}
+
+// Policy is the part of the configuration that can change while serving
+// (SIGHUP): who may recurse, through which forwarder, which views exist,
+// how routing policies see clients.
+type Policy struct {
+	Forwarder      Forwarder
+	AllowRecursion []netip.Prefix // nil: DefaultRecursionClients
+	Views          []View
+	Routing        zonestore.Client
+}
+
+// policy is a Policy as the handler reads it, swapped atomically so a
+// query sees one policy from start to end.
+type policy struct {
+	fwd     Forwarder
+	cached  CachedWire // the forwarder's wire-form cache, if it has one
+	recurse []netip.Prefix
+	views   []View
+	viewIdx []int // metrics index of each view
+	routing zonestore.Client
+}
+
+// Reconfigure puts a new policy in force for the queries that start after
+// it returns; queries in flight finish under the old one.
+func (s *Server) Reconfigure(p Policy) error {
+	for _, v := range p.Views {
+		if v.Name == zonestore.DefaultView {
+			return errors.New("server: a view needs a name")
+		}
+	}
+	s.polMu.Lock()
+	defer s.polMu.Unlock()
+	np := &policy{fwd: p.Forwarder, recurse: p.AllowRecursion, views: p.Views, routing: p.Routing}
+	if np.recurse == nil {
+		np.recurse = DefaultRecursionClients
+	}
+	if cw, ok := p.Forwarder.(CachedWire); ok && p.Forwarder != nil {
+		np.cached = cw
+	}
+	for _, v := range p.Views {
+		np.viewIdx = append(np.viewIdx, s.metrics.viewIndex(v.Name))
+	}
+	s.pol.Store(np)
+	return nil
 }
 
 // Stats are the handler's counters, read with Load.
@@ -100,7 +145,8 @@ type Stats struct {
 	Queries, Authoritative, Forwarded, Refused, ServFail, FormErr, Truncated, Loops, WriteErrors atomic.Uint64
 	// UDPBatches and UDPDatagrams count recvmmsg calls and what they
 	// returned: their ratio is the batching the load achieves.
-	UDPBatches, UDPDatagrams, FastPath atomic.Uint64
+	UDPBatches, UDPDatagrams, FastPath  atomic.Uint64
+	RRLLimited, RRLSlipped, TCPRejected atomic.Uint64
 }
 
 // New validates cfg and returns a server that is not yet listening.
@@ -135,20 +181,11 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:     cfg,
 		log:     cfg.Logger.With(slog.String("component", "server")),
-		recurse: cfg.AllowRecursion,
-		views:   cfg.Views,
 		udpSize: int(cfg.UDPSize),
+		metrics: newQueryMetrics(),
 	}
-	if s.recurse == nil {
-		s.recurse = DefaultRecursionClients
-	}
-	if cw, ok := cfg.Forwarder.(CachedWire); ok {
-		s.cached = cw
-	}
-	for _, v := range cfg.Views {
-		if v.Name == zonestore.DefaultView {
-			return nil, errors.New("server: a view needs a name")
-		}
+	if err := s.Reconfigure(Policy{Forwarder: cfg.Forwarder, AllowRecursion: cfg.AllowRecursion, Views: cfg.Views, Routing: cfg.Routing}); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

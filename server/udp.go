@@ -140,7 +140,7 @@ const (
 // authoritative query whose reply fits; otherwise it says which other way
 // to go. It must answer exactly as the full handler would (the tests
 // compare the two on a corpus and under fuzzing).
-func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[256]byte) ([]byte, fastAction) {
+func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[256]byte, arrived time.Time) ([]byte, fastAction) {
 	if len(pkt) < 12 {
 		return nil, fastDrop
 	}
@@ -224,19 +224,30 @@ func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[256]by
 	// and LookupWire keep no reference to it.
 	qname := unsafe.String(&scratch[0], n)
 	ip = ip.Unmap()
-	recurse := s.cfg.Forwarder != nil && contains(s.recurse, ip)
+	pol := s.pol.Load()
+	recurse := pol.fwd != nil && contains(pol.recurse, ip)
 	snap := s.cfg.Store.Load()
-	z := s.zoneFor(snap, s.viewOf(ip), qname)
+	view, viewIdx := pol.viewOf(ip)
+	z := pol.zoneFor(snap, view, qname)
 	rd := flags&0x0100 != 0
 	if z == nil {
 		if recurse {
-			return s.fastCached(pkt, out, qend, flags, qname, qtype, qclass, edns, do, markers, limit)
+			resp, act := s.fastCached(pol.cached, pkt, out, qend, flags, qname, qtype, qclass, edns, do, markers, limit)
+			if act == fastReply {
+				path := pathCache
+				if resp[3]&0xF == dns.RcodeRefused {
+					path = pathRefused
+				}
+				s.metrics.observe(viewIdx, path, int(resp[3]&0xF), qtype, time.Since(arrived))
+			}
+			return resp, act
 		}
 		s.stats.Queries.Add(1)
 		s.stats.Refused.Add(1)
+		s.metrics.observe(viewIdx, pathRefused, dns.RcodeRefused, qtype, time.Since(arrived))
 		return s.fastHeaderOnly(pkt, out, qend, flags, dns.RcodeRefused, edns, do), fastReply
 	}
-	cl := s.cfg.Routing
+	cl := pol.routing
 	cl.Addr = ip
 	res := z.LookupWire(qname, qtype, &cl)
 	if res.Alias != "" || (res.Chase != "" && recurse && rd) {
@@ -271,6 +282,7 @@ func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[256]by
 	s.stats.Queries.Add(1)
 	s.stats.Authoritative.Add(1)
 	s.stats.FastPath.Add(1)
+	s.metrics.observe(viewIdx, pathAuthoritative, int(rflags&0xF), qtype, time.Since(arrived))
 	return out, fastReply
 }
 
@@ -286,12 +298,12 @@ const loopOptionCode = 65073
 
 // fastCached answers a forwarded name from the forwarder's cache, exactly as
 // forward() would for a hit; anything else goes to the full handler.
-func (s *Server) fastCached(pkt, out []byte, qend int, flags uint16, qname string, qtype, qclass uint16, edns, do, markers bool, limit int) ([]byte, fastAction) {
-	if s.cached == nil || markers {
+func (s *Server) fastCached(cached CachedWire, pkt, out []byte, qend int, flags uint16, qname string, qtype, qclass uint16, edns, do, markers bool, limit int) ([]byte, fastAction) {
+	if cached == nil || markers {
 		return nil, fastSlow
 	}
 	out = append(out, pkt[:qend]...)
-	out, an, ns, ar, hflags, ok := s.cached.AppendCached(out, qname, qtype, qclass, do, flags&0x0010 != 0)
+	out, an, ns, ar, hflags, ok := cached.AppendCached(out, qname, qtype, qclass, do, flags&0x0010 != 0)
 	if !ok {
 		return nil, fastSlow
 	}

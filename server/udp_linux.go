@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"runtime"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -97,6 +98,7 @@ func (l *udpListener) read() {
 			continue
 		}
 		n := int(r)
+		arrived := time.Now()
 		s.stats.UDPBatches.Add(1)
 		s.stats.UDPDatagrams.Add(uint64(n))
 		k := 0
@@ -106,7 +108,7 @@ func (l *udpListener) read() {
 			if !ok {
 				continue
 			}
-			resp, act := s.fastUDP(pkt, ap.Addr(), outBufs[k][:0], &scratch)
+			resp, act := s.fastUDP(pkt, ap.Addr(), outBufs[k][:0], &scratch, arrived)
 			switch act {
 			case fastReply:
 				outIov[k].Base = &resp[0]

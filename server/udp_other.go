@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -52,6 +53,7 @@ func (l *udpListener) read() {
 			s.log.Warn("udp read", slog.Any("err", err))
 			continue
 		}
+		arrived := time.Now()
 		s.stats.UDPBatches.Add(1)
 		s.stats.UDPDatagrams.Add(uint64(n))
 		k := 0
@@ -62,7 +64,7 @@ func (l *udpListener) read() {
 				continue
 			}
 			ip, _ := netip.AddrFromSlice(addr.IP)
-			resp, act := s.fastUDP(pkt, ip, outBufs[k][:0], &scratch)
+			resp, act := s.fastUDP(pkt, ip, outBufs[k][:0], &scratch, arrived)
 			switch act {
 			case fastReply:
 				out[k].Buffers[0] = resp

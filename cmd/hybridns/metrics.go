@@ -1,0 +1,145 @@
+package main
+
+import (
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"hybridns/forwarder"
+	"hybridns/r53"
+	"hybridns/server"
+	"hybridns/zonestore"
+)
+
+// newRegistry gathers every component's metrics. Components keep plain
+// counters; these collectors read them at scrape time.
+func newRegistry(srv *server.Server, fwd *forwarder.Forwarder, store *zonestore.Store, syncers []*r53.Syncer, api *r53.APICounters) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(srv.Collector())
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "hybridns_build_info", Help: "Build version; always 1.",
+		ConstLabels: prometheus.Labels{"version": buildVersion(), "goversion": runtime.Version()}})
+	build.Set(1)
+	reg.MustRegister(build)
+	reg.MustRegister(&zonesCollector{store: store})
+	if fwd != nil {
+		reg.MustRegister(&forwarderCollector{f: fwd})
+	}
+	if len(syncers) > 0 {
+		reg.MustRegister(&r53Collector{syncers: syncers, api: api})
+	}
+	return reg
+}
+
+type zonesCollector struct{ store *zonestore.Store }
+
+var (
+	descZoneRecords = prometheus.NewDesc("hybridns_zone_records", "Records per served zone.", []string{"view", "zone", "source"}, nil)
+	descZoneSerial  = prometheus.NewDesc("hybridns_zone_serial", "SOA serial per served zone.", []string{"view", "zone"}, nil)
+	descSnapshotVer = prometheus.NewDesc("hybridns_store_version", "Generation of the zone store (grows with every swap).", nil, nil)
+)
+
+func (c *zonesCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descZoneRecords
+	ch <- descZoneSerial
+	ch <- descSnapshotVer
+}
+
+func (c *zonesCollector) Collect(ch chan<- prometheus.Metric) {
+	snap := c.store.Load()
+	for _, view := range snap.Views() {
+		name := view
+		if name == zonestore.DefaultView {
+			name = "default"
+		}
+		for _, z := range snap.Zones(view) {
+			ch <- prometheus.MustNewConstMetric(descZoneRecords, prometheus.GaugeValue, float64(z.Records()), name, z.Origin(), z.Source())
+			ch <- prometheus.MustNewConstMetric(descZoneSerial, prometheus.GaugeValue, float64(z.Serial()), name, z.Origin())
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descSnapshotVer, prometheus.GaugeValue, float64(snap.Version()))
+}
+
+type forwarderCollector struct{ f *forwarder.Forwarder }
+
+var (
+	descCache      = prometheus.NewDesc("hybridns_cache_events_total", "Forwarder cache events.", []string{"event"}, nil)
+	descCacheSize  = prometheus.NewDesc("hybridns_cache_entries", "Entries in the forwarder cache.", nil, nil)
+	descInFlight   = prometheus.NewDesc("hybridns_forward_in_flight", "Upstream fetches running now.", nil, nil)
+	descUpstreamUp = prometheus.NewDesc("hybridns_upstream_up", "1 if the upstream is considered healthy.", []string{"upstream"}, nil)
+	descUpstream   = prometheus.NewDesc("hybridns_upstream_events_total", "Upstream exchanges by outcome.", []string{"upstream", "event"}, nil)
+	descUpstreamRT = prometheus.NewDesc("hybridns_upstream_rtt_seconds_sum", "Summed round-trip time of answered upstream exchanges (divide by hybridns_upstream_events_total{event=\"answer\"}).", []string{"upstream"}, nil)
+)
+
+func (c *forwarderCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descCache, descCacheSize, descInFlight, descUpstreamUp, descUpstream, descUpstreamRT} {
+		ch <- d
+	}
+}
+
+func (c *forwarderCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.f.Stats()
+	for ev, v := range map[string]uint64{"hit": st.CacheHits, "miss": st.CacheMisses, "eviction": st.CacheEvictions,
+		"coalesced": st.Coalesced, "stale_served": st.StaleServed, "prefetch": st.Prefetches, "overloaded": st.Overloaded} {
+		ch <- prometheus.MustNewConstMetric(descCache, prometheus.CounterValue, float64(v), ev)
+	}
+	ch <- prometheus.MustNewConstMetric(descCacheSize, prometheus.GaugeValue, float64(st.CacheSize))
+	ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(st.InFlight))
+	for _, u := range st.Upstreams {
+		up := 0.0
+		if u.Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descUpstreamUp, prometheus.GaugeValue, up, u.Addr)
+		for ev, v := range map[string]uint64{"query": u.Queries, "tcp_query": u.TCPQueries, "timeout": u.Timeouts, "error": u.Errors,
+			"servfail_refused": u.SoftErrors, "mismatched_reply": u.Mismatched, "answer": u.Answers} {
+			ch <- prometheus.MustNewConstMetric(descUpstream, prometheus.CounterValue, float64(v), u.Addr, ev)
+		}
+		ch <- prometheus.MustNewConstMetric(descUpstreamRT, prometheus.CounterValue, u.RTT.Seconds(), u.Addr)
+	}
+}
+
+type r53Collector struct {
+	syncers []*r53.Syncer
+	api     *r53.APICounters
+}
+
+var (
+	descR53Calls    = prometheus.NewDesc("hybridns_route53_requests_total", "Route 53 HTTP requests (retries included) by outcome.", []string{"outcome"}, nil)
+	descR53LastSync = prometheus.NewDesc("hybridns_route53_last_sync_timestamp_seconds", "When each zone last synced successfully (or was loaded from a snapshot).", []string{"zone", "zone_id"}, nil)
+	descR53Age      = prometheus.NewDesc("hybridns_route53_sync_age_seconds", "Age of each zone's data.", []string{"zone", "zone_id"}, nil)
+	descR53Fail     = prometheus.NewDesc("hybridns_route53_zone_failures", "Consecutive failed syncs per zone.", []string{"zone", "zone_id"}, nil)
+	descR53Ready    = prometheus.NewDesc("hybridns_route53_zone_ready", "1 once a zone has data.", []string{"zone", "zone_id"}, nil)
+)
+
+func (c *r53Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descR53Calls, descR53LastSync, descR53Age, descR53Fail, descR53Ready} {
+		ch <- d
+	}
+}
+
+func (c *r53Collector) Collect(ch chan<- prometheus.Metric) {
+	if c.api != nil {
+		ok := c.api.Requests.Load() - c.api.Throttled.Load() - c.api.Errors.Load()
+		ch <- prometheus.MustNewConstMetric(descR53Calls, prometheus.CounterValue, float64(ok), "ok")
+		ch <- prometheus.MustNewConstMetric(descR53Calls, prometheus.CounterValue, float64(c.api.Throttled.Load()), "throttled")
+		ch <- prometheus.MustNewConstMetric(descR53Calls, prometheus.CounterValue, float64(c.api.Errors.Load()), "error")
+	}
+	now := time.Now()
+	for _, s := range c.syncers {
+		for _, z := range s.Status() {
+			ready := 0.0
+			if z.Ready {
+				ready = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descR53Ready, prometheus.GaugeValue, ready, z.Name, z.ID)
+			ch <- prometheus.MustNewConstMetric(descR53Fail, prometheus.GaugeValue, float64(z.Failures), z.Name, z.ID)
+			if !z.LastSync.IsZero() {
+				ch <- prometheus.MustNewConstMetric(descR53LastSync, prometheus.GaugeValue, float64(z.LastSync.UnixNano())/1e9, z.Name, z.ID)
+				ch <- prometheus.MustNewConstMetric(descR53Age, prometheus.GaugeValue, now.Sub(z.LastSync).Seconds(), z.Name, z.ID)
+			}
+		}
+	}
+}
