@@ -23,6 +23,20 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	s.stats.Queries.Add(1)
 	m, c := s.answer(w, r)
 	s.scrub(w, r, m)
+	if s.rrl != nil {
+		if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+			switch s.rrl.Check(remoteIP(w), RRLKindOf(m.Rcode), start) {
+			case RRLDrop:
+				s.stats.RRLLimited.Add(1)
+				return
+			case RRLSlip:
+				s.stats.RRLLimited.Add(1)
+				s.stats.RRLSlipped.Add(1)
+				m.Truncated = true
+				m.Answer, m.Ns, m.Extra = nil, nil, appendExtra(nil, m.Extra)
+			}
+		}
+	}
 	if c.path == pathForwarded && !r.RecursionDesired {
 		c.path = pathCache
 	}
@@ -31,11 +45,29 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	} else if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError && c.path != pathForwarded {
 		c.path = pathError
 	}
-	s.metrics.observe(c.viewIdx, c.path, m.Rcode, r.Question[0].Qtype, time.Since(start))
+	d := time.Since(start)
+	s.metrics.observe(c.viewIdx, c.path, m.Rcode, r.Question[0].Qtype, d)
+	if s.cfg.QueryLogSample > 0 {
+		if c.addr == (netip.Addr{}) {
+			c.addr = remoteIP(w)
+		}
+		s.logQuery(c.addr, r.Question[0].Name, r.Question[0].Qtype, m.Rcode, c.path, d)
+	}
 	if err := w.WriteMsg(m); err != nil {
 		s.stats.WriteErrors.Add(1)
 		s.log.Debug("write reply", slog.String("client", w.RemoteAddr().String()), slog.Any("err", err))
 	}
+}
+
+func remoteIP(w dns.ResponseWriter) netip.Addr {
+	var ip netip.Addr
+	switch a := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	}
+	return ip.Unmap()
 }
 
 // client is what the handler knows about the sender of one query.

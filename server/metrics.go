@@ -1,7 +1,11 @@
 package server
 
 import (
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,6 +101,16 @@ func (m *queryMetrics) viewIndex(name string) int {
 	}
 	m.views = append(m.views, name)
 	return len(m.views) - 1
+}
+
+// logQuery writes a query-log line for a sample of queries.
+func (s *Server) logQuery(client netip.Addr, qname string, qtype uint16, rcode, path int, d time.Duration) {
+	if s.cfg.QueryLog == nil || s.cfg.QueryLogSample <= 0 || (s.cfg.QueryLogSample < 1 && rand.Float64() >= s.cfg.QueryLogSample) {
+		return
+	}
+	s.cfg.QueryLog.Info("query", slog.String("client", client.String()), slog.String("name", strings.Clone(qname)),
+		slog.String("type", dns.TypeToString[qtype]), slog.String("rcode", dns.RcodeToString[rcode]),
+		slog.String("path", pathNames[path]), slog.Duration("duration", d))
 }
 
 func (m *queryMetrics) observe(view, path, rcode int, qtype uint16, d time.Duration) {

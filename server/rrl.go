@@ -272,11 +272,13 @@ func NewRRL(cfg RRLConfig) *RRL {
 
 // Check accounts for one response of the given kind to client at time now
 // and says whether to send it, drop it or send a truncated one instead.
+// Only now's wall-clock reading is used (the caller passes time.Now(), or a
+// coarser clock it already has, once per batch, say).
 func (r *RRL) Check(client netip.Addr, kind RRLKind, now time.Time) RRLAction {
 	if r == nil || kind >= rrlKinds || r.rate[kind] == 0 {
 		return RRLSend
 	}
-	client = client.Unmap()
+	client = client.Unmap().WithZone("") // a zone never matches a prefix
 	var hi, lo uint64
 	var fam uint8
 	switch {
@@ -365,10 +367,16 @@ func (r *RRL) entry(s *rrlSet, hi, lo uint64, fam uint8, t int64) *rrlEntry {
 }
 
 // refill credits e's balances for the time since e.last. Times that go
-// backwards (callers race to the lock with their own now) credit nothing.
+// back a little (readers race to the lock with their own now) credit
+// nothing; a step back of more than a second is the wall clock being set
+// back, and re-anchors the entry there rather than freezing its refill
+// until the clock catches up.
 func (r *RRL) refill(e *rrlEntry, t int64) {
 	elapsed := t - e.last
 	if elapsed <= 0 {
+		if elapsed < -int64(time.Second) {
+			e.last = t
+		}
 		return
 	}
 	e.last = t

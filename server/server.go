@@ -58,6 +58,17 @@ type Config struct {
 	ReadTimeout    time.Duration // first read on a new TCP connection, default 2s
 	WriteTimeout   time.Duration // default 2s
 	QueryTimeout   time.Duration // overall deadline of a forwarded query, default 5s
+	// ProxyProtocol expects PROXY protocol v2 headers on TCP connections
+	// from ProxyTrusted (nil: from anyone).
+	ProxyProtocol bool
+	ProxyTrusted  []netip.Prefix
+	MaxTCPConns   int // default 1000
+	// QueryLog, when set, gets one line for a QueryLogSample fraction of
+	// queries.
+	QueryLog       *slog.Logger
+	QueryLogSample float64
+	// RRL is response rate limiting for UDP (zero value: off).
+	RRL RRLConfig
 	// Routing tells routing policies (Route 53 weighted, failover,
 	// geolocation, …) about health and locations; Addr is set per query.
 	Routing zonestore.Client
@@ -91,6 +102,7 @@ type Server struct {
 	cancel   context.CancelFunc
 	stats    Stats
 	metrics  *queryMetrics
+	rrl      *RRL // nil: no rate limiting
 	pol      atomic.Pointer[policy]
 	polMu    sync.Mutex // serializes Reconfigure
 }
@@ -183,6 +195,7 @@ func New(cfg Config) (*Server, error) {
 		log:     cfg.Logger.With(slog.String("component", "server")),
 		udpSize: int(cfg.UDPSize),
 		metrics: newQueryMetrics(),
+		rrl:     NewRRL(cfg.RRL),
 	}
 	if err := s.Reconfigure(Policy{Forwarder: cfg.Forwarder, AllowRecursion: cfg.AllowRecursion, Views: cfg.Views, Routing: cfg.Routing}); err != nil {
 		return nil, err
@@ -233,7 +246,7 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("listen udp %s: %w", addr, err)
 		}
 		s.udp = append(s.udp, ul)
-		s.servers = append(s.servers, s.newDNSServer(&dns.Server{Listener: ln, Net: "tcp"}))
+		s.servers = append(s.servers, s.newDNSServer(&dns.Server{Listener: s.wrapTCP(ln), Net: "tcp"}))
 	}
 	for _, l := range s.udp {
 		l.start()

@@ -141,6 +141,50 @@ const (
 // to go. It must answer exactly as the full handler would (the tests
 // compare the two on a corpus and under fuzzing).
 func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[256]byte, arrived time.Time) ([]byte, fastAction) {
+	resp, act := s.fastAnswer(pkt, ip, out, scratch, arrived)
+	if act != fastReply || s.rrl == nil {
+		return resp, act
+	}
+	switch s.rrl.Check(ip, RRLKindOf(int(resp[3]&0xF)), arrived) {
+	case RRLDrop:
+		s.stats.RRLLimited.Add(1)
+		return nil, fastDrop
+	case RRLSlip:
+		// Slip: an empty truncated reply, so a real client retries over
+		// TCP while a spoofed victim gets nothing bigger than the query.
+		s.stats.RRLLimited.Add(1)
+		s.stats.RRLSlipped.Add(1)
+		qend := 12
+		if o, ok := questionEnd(pkt); ok {
+			qend = o
+		}
+		binary.BigEndian.PutUint16(resp[2:], binary.BigEndian.Uint16(resp[2:])|0x0200)
+		for i := 6; i < 12; i++ {
+			resp[i] = 0
+		}
+		return resp[:qend], fastReply
+	}
+	return resp, act
+}
+
+// questionEnd returns the offset after the first question of pkt.
+func questionEnd(pkt []byte) (int, bool) {
+	off := 12
+	for off < len(pkt) {
+		l := int(pkt[off])
+		if l == 0 {
+			off += 5
+			return off, off <= len(pkt)
+		}
+		if l&0xC0 != 0 {
+			return 0, false
+		}
+		off += 1 + l
+	}
+	return 0, false
+}
+
+func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[256]byte, arrived time.Time) ([]byte, fastAction) {
 	if len(pkt) < 12 {
 		return nil, fastDrop
 	}
@@ -238,13 +282,17 @@ func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[256]by
 				if resp[3]&0xF == dns.RcodeRefused {
 					path = pathRefused
 				}
-				s.metrics.observe(viewIdx, path, int(resp[3]&0xF), qtype, time.Since(arrived))
+				d := time.Since(arrived)
+				s.metrics.observe(viewIdx, path, int(resp[3]&0xF), qtype, d)
+				s.logQuery(ip, qname, qtype, int(resp[3]&0xF), path, d)
 			}
 			return resp, act
 		}
 		s.stats.Queries.Add(1)
 		s.stats.Refused.Add(1)
-		s.metrics.observe(viewIdx, pathRefused, dns.RcodeRefused, qtype, time.Since(arrived))
+		d := time.Since(arrived)
+		s.metrics.observe(viewIdx, pathRefused, dns.RcodeRefused, qtype, d)
+		s.logQuery(ip, qname, qtype, dns.RcodeRefused, pathRefused, d)
 		return s.fastHeaderOnly(pkt, out, qend, flags, dns.RcodeRefused, edns, do), fastReply
 	}
 	cl := pol.routing
@@ -282,7 +330,9 @@ func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[256]by
 	s.stats.Queries.Add(1)
 	s.stats.Authoritative.Add(1)
 	s.stats.FastPath.Add(1)
-	s.metrics.observe(viewIdx, pathAuthoritative, int(rflags&0xF), qtype, time.Since(arrived))
+	d := time.Since(arrived)
+	s.metrics.observe(viewIdx, pathAuthoritative, int(rflags&0xF), qtype, d)
+	s.logQuery(ip, qname, qtype, int(rflags&0xF), pathAuthoritative, d)
 	return out, fastReply
 }
 

@@ -112,6 +112,7 @@ func TestRoute53Mirror(t *testing.T) {
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", httpPort)
 	os.WriteFile(cfgFile, []byte(fmt.Sprintf(`
 http_listen: %s
+lame_duck: 0s
 snapshot_dir: %s
 forward_default: [%s]
 allow_recursion: [127.0.0.0/8]

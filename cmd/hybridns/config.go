@@ -29,6 +29,15 @@ type Config struct {
 	Log            LogConfig      `yaml:"log"`
 	Route53        Route53Config  `yaml:"route53"`
 	SnapshotDir    string         `yaml:"snapshot_dir"`
+	// LameDuck is how long a SIGTERM keeps answering with /readyz at 503,
+	// so the load balancer takes the instance out first (default 5s).
+	LameDuck      *time.Duration `yaml:"lame_duck"`
+	ProxyProtocol ProxyConfig    `yaml:"proxy_protocol"`
+	TCP           TCPConfig      `yaml:"tcp"`
+	RRL           RRLConfig      `yaml:"rate_limit"`
+	// HTTPControl lists the networks allowed to POST /reload and /sync
+	// (default loopback).
+	HTTPControl []string `yaml:"http_control_from"`
 
 	file string // where it was read from, for messages
 }
@@ -126,6 +135,36 @@ type ViewConfig struct {
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
 	Format string `yaml:"format"` // text | json
+	// Queries is the fraction of queries logged (client, name, type,
+	// rcode, path, duration); 0 = none, 1 = all.
+	Queries float64 `yaml:"queries"`
+	// ErrorsPerSecond bounds warning and error lines (a flood must not
+	// fill a disk); excess lines are counted and summarized. Default 20.
+	ErrorsPerSecond float64 `yaml:"errors_per_second"`
+}
+
+// ProxyConfig enables PROXY protocol v2 on the TCP listeners (as AWS NLBs
+// send it), so views and ACLs see the real client.
+type ProxyConfig struct {
+	Enabled bool     `yaml:"enabled"`
+	Trusted []string `yaml:"trusted"` // who may send a header (default: anyone when enabled)
+}
+
+// TCPConfig bounds TCP clients.
+type TCPConfig struct {
+	MaxConnections int           `yaml:"max_connections"` // default 1000
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`    // default 10s
+}
+
+// RRLConfig is response rate limiting for UDP, as BIND's rate-limit.
+type RRLConfig struct {
+	ResponsesPerSecond int      `yaml:"responses_per_second"` // 0 = off (the default, as in BIND)
+	NXDomainsPerSecond int      `yaml:"nxdomains_per_second"`
+	ErrorsPerSecond    int      `yaml:"errors_per_second"`
+	Slip               *int     `yaml:"slip"` // default 2
+	IPv4PrefixLen      int      `yaml:"ipv4_prefix_length"`
+	IPv6PrefixLen      int      `yaml:"ipv6_prefix_length"`
+	Exempt             []string `yaml:"exempt_clients"` // default loopback
 }
 
 // loadConfig reads a YAML config strictly: unknown keys are errors that name
@@ -234,6 +273,19 @@ func (c *Config) validate() error {
 				errs = append(errs, fmt.Errorf("%s: view %s: client network %q: %w", c.where(0), v.Name, p, err))
 			}
 		}
+	}
+	for _, list := range []struct {
+		key  string
+		vals []string
+	}{{"proxy_protocol.trusted", c.ProxyProtocol.Trusted}, {"rate_limit.exempt_clients", c.RRL.Exempt}, {"http_control_from", c.HTTPControl}} {
+		for _, p := range list.vals {
+			if _, err := netip.ParsePrefix(p); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %s: %q: %w", c.where(0), list.key, p, err))
+			}
+		}
+	}
+	if c.Log.Queries < 0 || c.Log.Queries > 1 {
+		errs = append(errs, fmt.Errorf("%s: log.queries %v: a fraction between 0 and 1", c.where(0), c.Log.Queries))
 	}
 	if c.Route53.enabled() {
 		switch c.Route53.Visibility {

@@ -77,7 +77,9 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config file", EnvVars: []string{"HYBRIDNS_CONFIG"}},
 		&cli.StringSliceFlag{Name: "listen", Usage: "DNS listen address, UDP and TCP (repeatable; default :53)", EnvVars: []string{"HYBRIDNS_LISTEN"}},
 		&cli.StringFlag{Name: "zone-dir", Usage: "directory of <zone>.zone files, watched for changes", EnvVars: []string{"HYBRIDNS_ZONE_DIR"}},
-		&cli.StringFlag{Name: "http-listen", Usage: "HTTP address for /healthz, /readyz, /metrics (empty: off)", EnvVars: []string{"HYBRIDNS_HTTP_LISTEN"}},
+		&cli.StringFlag{Name: "http-listen", Usage: "HTTP address for /healthz, /readyz, /metrics, /reload, /sync (`off` to disable; default 127.0.0.1:8053)", EnvVars: []string{"HYBRIDNS_HTTP_LISTEN"}},
+		&cli.DurationFlag{Name: "lame-duck", Usage: "on SIGTERM keep answering this long with /readyz at 503 (default 5s)", EnvVars: []string{"HYBRIDNS_LAME_DUCK"}},
+		&cli.BoolFlag{Name: "proxy-protocol", Usage: "expect PROXY protocol v2 headers on TCP (behind an NLB)", EnvVars: []string{"HYBRIDNS_PROXY_PROTOCOL"}},
 		&cli.StringSliceFlag{Name: "forward", Usage: "forwarding rule ZONE=ADDR[,ADDR…] (repeatable)", EnvVars: []string{"HYBRIDNS_FORWARD"}},
 		&cli.StringFlag{Name: "forward-default", Usage: "upstreams for every other name: ADDR[,ADDR…] (`vpc` = the VPC resolver)", EnvVars: []string{"HYBRIDNS_FORWARD_DEFAULT"}},
 		&cli.StringFlag{Name: "allow-recursion", Usage: "client networks that may use forwarding: CIDR[,CIDR…] (default loopback, RFC 1918, RFC 4193)", EnvVars: []string{"HYBRIDNS_ALLOW_RECURSION"}},
@@ -90,5 +92,6 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: "snapshot-dir", Usage: "keep the mirrored zones here for a cold start", EnvVars: []string{"HYBRIDNS_SNAPSHOT_DIR"}},
 		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn, error", EnvVars: []string{"HYBRIDNS_LOG_LEVEL"}},
 		&cli.StringFlag{Name: "log-format", Usage: "text or json", EnvVars: []string{"HYBRIDNS_LOG_FORMAT"}},
+		&cli.Float64Flag{Name: "log-queries", Usage: "fraction of queries to log (0..1)", EnvVars: []string{"HYBRIDNS_LOG_QUERIES"}},
 	}
 }

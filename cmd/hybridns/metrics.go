@@ -15,7 +15,7 @@ import (
 
 // newRegistry gathers every component's metrics. Components keep plain
 // counters; these collectors read them at scrape time.
-func newRegistry(srv *server.Server, fwd *forwarder.Forwarder, store *zonestore.Store, syncers []*r53.Syncer, api *r53.APICounters) *prometheus.Registry {
+func newRegistry(srv *server.Server, fwd func() *forwarder.Forwarder, store *zonestore.Store, syncers []*r53.Syncer, api *r53.APICounters) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(srv.Collector())
@@ -24,9 +24,7 @@ func newRegistry(srv *server.Server, fwd *forwarder.Forwarder, store *zonestore.
 	build.Set(1)
 	reg.MustRegister(build)
 	reg.MustRegister(&zonesCollector{store: store})
-	if fwd != nil {
-		reg.MustRegister(&forwarderCollector{f: fwd})
-	}
+	reg.MustRegister(&forwarderCollector{f: fwd})
 	if len(syncers) > 0 {
 		reg.MustRegister(&r53Collector{syncers: syncers, api: api})
 	}
@@ -62,7 +60,9 @@ func (c *zonesCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSnapshotVer, prometheus.GaugeValue, float64(snap.Version()))
 }
 
-type forwarderCollector struct{ f *forwarder.Forwarder }
+// forwarderCollector reads whichever forwarder is in force (a reload may
+// replace it); nothing when there is none.
+type forwarderCollector struct{ f func() *forwarder.Forwarder }
 
 var (
 	descCache      = prometheus.NewDesc("hybridns_cache_events_total", "Forwarder cache events.", []string{"event"}, nil)
@@ -80,7 +80,11 @@ func (c *forwarderCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *forwarderCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.f.Stats()
+	f := c.f()
+	if f == nil {
+		return
+	}
+	st := f.Stats()
 	for ev, v := range map[string]uint64{"hit": st.CacheHits, "miss": st.CacheMisses, "eviction": st.CacheEvictions,
 		"coalesced": st.Coalesced, "stale_served": st.StaleServed, "prefetch": st.Prefetches, "overloaded": st.Overloaded} {
 		ch <- prometheus.MustNewConstMetric(descCache, prometheus.CounterValue, float64(v), ev)

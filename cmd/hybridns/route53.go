@@ -19,7 +19,7 @@ import (
 // buildSyncers returns one syncer per account (the default credentials
 // first, then each configured role), all sharing one rate limiter: the
 // budget belongs to the process, whatever it calls.
-func buildSyncers(ctx context.Context, cfg *Config, store *zonestore.Store, log *slog.Logger) ([]*r53.Syncer, error) {
+func buildSyncers(ctx context.Context, cfg *Config, store *zonestore.Store, log *slog.Logger, counters *r53.APICounters) ([]*r53.Syncer, error) {
 	rc := cfg.Route53
 	if !rc.enabled() {
 		return nil, nil
@@ -45,7 +45,7 @@ func buildSyncers(ctx context.Context, cfg *Config, store *zonestore.Store, log 
 	}
 	var out []*r53.Syncer
 	for _, a := range accounts {
-		client, err := r53.NewClient(ctx, r53.ClientOptions{Endpoint: rc.Endpoint, RoleARN: a.role, Limiter: limiter})
+		client, err := r53.NewClient(ctx, r53.ClientOptions{Endpoint: rc.Endpoint, RoleARN: a.role, Limiter: limiter, Counters: counters})
 		if err != nil {
 			return nil, fmt.Errorf("route53 account %s: %w", a.name, err)
 		}
@@ -137,9 +137,9 @@ func syncCmd(c *cli.Context) error {
 	if !cfg.Route53.enabled() {
 		return errors.New("sync: no Route 53 zones configured (--route53, --route53-zone or route53: in the config)")
 	}
-	log := newLogger(cfg.Log)
+	log := newLogger(cfg.Log, nil)
 	store := zonestore.NewStore()
-	syncers, err := buildSyncers(c.Context, cfg, store, log)
+	syncers, err := buildSyncers(c.Context, cfg, store, log, nil)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -201,7 +202,7 @@ func StartHybridns(t testing.TB, bin, zoneDir string) *Server {
 		t.Fatalf("hybridns zone dir %s holds no <origin>.zone file", zoneDir)
 	}
 	return start(t, "hybridns", zones, func(dir string, port int) ([]string, error) {
-		return []string{bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--zone-dir", zoneDir}, nil
+		return []string{bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--zone-dir", zoneDir, "--http-listen", "off", "--lame-duck", "0s"}, nil
 	})
 }
 
@@ -210,8 +211,18 @@ func StartHybridns(t testing.TB, bin, zoneDir string) *Server {
 // bound its port and answers at all).
 func StartHybridnsArgs(t testing.TB, bin string, zones []Zone, args ...string) *Server {
 	t.Helper()
+	// Several instances run at once: the HTTP endpoint is off unless the
+	// test asks for one (flag or config file), and SIGTERM stops at once
+	// unless the test sets a lame-duck period.
+	var extra []string
+	if !slices.Contains(args, "--http-listen") && !slices.Contains(args, "--config") {
+		extra = append(extra, "--http-listen", "off")
+	}
+	if !slices.Contains(args, "--lame-duck") && !slices.Contains(args, "--config") {
+		extra = append(extra, "--lame-duck", "0s")
+	}
 	return start(t, "hybridns", zones, func(dir string, port int) ([]string, error) {
-		return append([]string{bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, args...), nil
+		return append(append([]string{bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, extra...), args...), nil
 	})
 }
 
