@@ -31,6 +31,9 @@ type Config struct {
 	// "private" to keep only those.
 	Suffixes   []string
 	Visibility string
+	// Tags keeps only zones carrying every one of these tags (value "*":
+	// any value).
+	Tags map[string]string
 	// Interval between refreshes of one zone (default 5m). Refreshes are
 	// spread over it so the API budget is used evenly.
 	Interval time.Duration
@@ -204,6 +207,12 @@ func (s *Syncer) List(ctx context.Context) error {
 			found = append(found, &zoneState{id: id, name: name, private: private})
 		}
 	}
+	if len(s.cfg.Tags) > 0 {
+		var err error
+		if found, err = s.filterTags(ctx, found); err != nil {
+			return err
+		}
+	}
 	for _, z := range found {
 		if !z.private {
 			continue
@@ -244,6 +253,45 @@ func (s *Syncer) List(ctx context.Context) error {
 	}
 	s.listed = true
 	return nil
+}
+
+// filterTags keeps the zones whose tags match cfg.Tags, asking for the tags
+// of ten zones per call (the API's maximum).
+func (s *Syncer) filterTags(ctx context.Context, zones []*zoneState) ([]*zoneState, error) {
+	tags := map[string]map[string]string{}
+	for i := 0; i < len(zones); i += 10 {
+		var ids []string
+		for _, z := range zones[i:min(i+10, len(zones))] {
+			ids = append(ids, z.id)
+		}
+		s.calls.Add(1)
+		out, err := s.api.ListTagsForResources(ctx, &route53.ListTagsForResourcesInput{ResourceType: types.TagResourceTypeHostedzone, ResourceIds: ids})
+		if err != nil {
+			s.failures.Add(1)
+			return nil, fmt.Errorf("list tags of hosted zones: %w", err)
+		}
+		for _, ts := range out.ResourceTagSets {
+			m := map[string]string{}
+			for _, tg := range ts.Tags {
+				m[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+			}
+			tags[bareZoneID(aws.ToString(ts.ResourceId))] = m
+		}
+	}
+	var keep []*zoneState
+	for _, z := range zones {
+		ok := true
+		for k, v := range s.cfg.Tags {
+			got, has := tags[z.id][k]
+			if !has || (v != "*" && got != v) {
+				ok = false
+			}
+		}
+		if ok {
+			keep = append(keep, z)
+		}
+	}
+	return keep, nil
 }
 
 func (s *Syncer) wanted(id, name string, private bool, wantID, wantName map[string]bool) bool {

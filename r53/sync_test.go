@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -421,4 +422,46 @@ func TestSnapshotColdStart(t *testing.T) {
 		t.Fatalf("after a failed sync: %q", got)
 	}
 	_ = netip.Addr{}
+}
+
+// TestDiscoveryFilters: discovery keeps zones by suffix, visibility and tags.
+func TestDiscoveryFilters(t *testing.T) {
+	f := r53fake.New()
+	url := f.Start(t)
+	a := f.CreateZone("a.prod.example", false)
+	b := f.CreateZone("b.prod.example", false)
+	c := f.CreateZone("c.dev.example", false)
+	d := f.CreateZone("d.prod.example", true, r53fake.VPC{ID: "vpc-1"})
+	f.SetTags(a, map[string]string{"hybridns": "serve", "team": "net"})
+	f.SetTags(b, map[string]string{"team": "net"})
+	f.SetTags(c, map[string]string{"hybridns": "serve"})
+	f.SetTags(d, map[string]string{"hybridns": "other"})
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want []string
+	}{
+		{"suffix", Config{Discover: true, Suffixes: []string{"prod.example"}}, []string{a, b, d}},
+		{"public", Config{Discover: true, Visibility: "public"}, []string{a, b, c}},
+		{"private", Config{Discover: true, Visibility: "private"}, []string{d}},
+		{"tag value", Config{Discover: true, Tags: map[string]string{"hybridns": "serve"}}, []string{a, c}},
+		{"tag any value", Config{Discover: true, Tags: map[string]string{"hybridns": "*"}}, []string{a, c, d}},
+		{"tags and suffix", Config{Discover: true, Suffixes: []string{"prod.example"}, Tags: map[string]string{"team": "net", "hybridns": "*"}}, []string{a}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := NewSyncer(newClient(t, url, 1000, 100), zonestore.NewStore(), tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.List(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got := s.zoneIDs()
+			want := append([]string(nil), tc.want...)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+		})
+	}
 }

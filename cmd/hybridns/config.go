@@ -80,15 +80,16 @@ type UpstreamConfig struct {
 
 // Route53Config says which hosted zones to mirror and how.
 type Route53Config struct {
-	Discover   bool          `yaml:"discover"`   // every zone the credentials see
-	Zones      []string      `yaml:"zones"`      // IDs or names, instead
-	Suffixes   []string      `yaml:"suffixes"`   // discovery: keep zones under these names
-	Visibility string        `yaml:"visibility"` // discovery: public | private
-	Endpoint   string        `yaml:"endpoint"`   // the fake, LocalStack, moto
-	RoleARN    string        `yaml:"role_arn"`
-	Interval   time.Duration `yaml:"interval"`
-	RPS        float64       `yaml:"rps"`
-	Burst      int           `yaml:"burst"`
+	Discover   bool              `yaml:"discover"`   // every zone the credentials see
+	Zones      []string          `yaml:"zones"`      // IDs or names, instead
+	Suffixes   []string          `yaml:"suffixes"`   // discovery: keep zones under these names
+	Visibility string            `yaml:"visibility"` // discovery: public | private
+	Tags       map[string]string `yaml:"tags"`       // discovery: zones with all these tags ("*": any value)
+	Endpoint   string            `yaml:"endpoint"`   // the fake, LocalStack, moto
+	RoleARN    string            `yaml:"role_arn"`
+	Interval   time.Duration     `yaml:"interval"`
+	RPS        float64           `yaml:"rps"`
+	Burst      int               `yaml:"burst"`
 	// Region is this instance's region, for latency records.
 	Region         string           `yaml:"region"`
 	HealthInterval time.Duration    `yaml:"health_interval"`

@@ -54,6 +54,7 @@ func buildSyncers(ctx context.Context, cfg *Config, store *zonestore.Store, log 
 			Discover:       a.discover,
 			Suffixes:       rc.Suffixes,
 			Visibility:     rc.Visibility,
+			Tags:           rc.Tags,
 			Interval:       rc.Interval,
 			Views:          vpcViews,
 			SnapshotDir:    cfg.SnapshotDir,
