@@ -92,6 +92,9 @@ func TestFastPathMatchesHandler(t *testing.T) {
 		{"example.org.", dns.TypeNS, true, false, false, true},
 		{"many.big.test.", dns.TypeA, true, false, false, true},
 		{"a.wild.example.org.", dns.TypeA, true, false, false, true},
+		{"intosub.example.org.", dns.TypeA, true, false, false, true},
+		{"deep.x.sub.example.org.", dns.TypeAAAA, false, false, false, true},
+		{"nope.wild2.example.org.", dns.TypeA, true, false, false, true},
 		{"A.B.Wild.example.org.", dns.TypeA, false, false, false, true},
 		{"a.wild.example.org.", dns.TypeTXT, true, false, false, true},
 		{"x.cw.example.org.", dns.TypeA, true, false, false, true},
@@ -157,7 +160,7 @@ func TestFastPathZeroAlloc(t *testing.T) {
 // FuzzFastPath: whenever the fast path answers a packet, the full handler
 // must give the same reply.
 func FuzzFastPath(f *testing.F) {
-	for _, name := range []string{"www.example.org.", "alias.example.org.", "nope.example.org.", "x.sub.example.org.", "many.big.test.", "a.wild.example.org.", "mx.example.org."} {
+	for _, name := range []string{"www.example.org.", "alias.example.org.", "nope.example.org.", "x.sub.example.org.", "many.big.test.", "a.wild.example.org.", "mx.example.org.", "intosub.example.org."} {
 		for _, edns := range []bool{false, true} {
 			m := new(dns.Msg)
 			m.SetQuestion(name, dns.TypeA)

@@ -32,6 +32,7 @@ sub      IN NS   ns.sub
 ns.sub   IN A    192.0.2.53
 fwd.sub2 IN A    192.0.2.99
 *.wild   IN A    192.0.2.100
+intosub  IN CNAME host.sub
 *.cw     IN CNAME www
 chain    IN CNAME a.cw
 mx       IN MX   10 www

@@ -302,7 +302,7 @@ func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[256
 		return nil, fastSlow // we finish the chain for this client
 	}
 	out = append(out, pkt[:qend]...) // header (rewritten below) and question, as sent
-	out, an, ns, ar, ok := res.AppendWire(out)
+	out, an, ns, ar, ok := res.AppendWire(out, qend-4-12)
 	if !ok {
 		return nil, fastSlow
 	}

@@ -17,10 +17,15 @@ import (
 // CNAME chain of up to maxWireSets-1 links); longer answers use dns.Msg.
 const maxWireSets = 6
 
-// blob is a run of packed records with uncompressed owners.
+// blob is a run of packed records with uncompressed owners. When every
+// record's owner is the same ancestor of any query name that can produce
+// the blob (the zone apex for a negative answer's SOA, the cut for a
+// referral's NS), suffixLen is that owner's wire length, and AppendWire
+// compresses it into a pointer into the question.
 type blob struct {
-	data  []byte
-	count uint16
+	data      []byte
+	count     uint16
+	suffixLen int
 }
 
 // wireRefs points at the precomputed wire data behind a Result.
@@ -54,7 +59,8 @@ func (w *wireRefs) seen(name string) bool {
 // must start at offset 12 (it always does: one question after the header).
 // ok is false when r has no precomputed wire form (ANY, long chains,
 // wildcard links inside a chain); then the caller packs r's record slices.
-func (r *Result) AppendWire(b []byte) (out []byte, an, ns, ar uint16, ok bool) {
+// qnameLen is the wire length of the question name.
+func (r *Result) AppendWire(b []byte, qnameLen int) (out []byte, an, ns, ar uint16, ok bool) {
 	if r.wire.nans < 0 {
 		return b, 0, 0, 0, false
 	}
@@ -74,7 +80,12 @@ func (r *Result) AppendWire(b []byte) (out []byte, an, ns, ar uint16, ok bool) {
 		}
 	}
 	if r.wire.ns != nil {
-		b = append(b, r.wire.ns.data...)
+		if r.Kind == Referral && r.wire.nans > 0 {
+			// A CNAME led into the delegation: the cut is not an
+			// ancestor of the question, nothing to point at.
+			qnameLen = 0
+		}
+		b = r.wire.ns.appendTo(b, qnameLen)
 		ns = r.wire.ns.count
 	}
 	if r.wire.extra != nil {
@@ -84,6 +95,25 @@ func (r *Result) AppendWire(b []byte) (out []byte, an, ns, ar uint16, ok bool) {
 	return b, an, ns, ar, true
 }
 
+// appendTo appends the blob's records, owners compressed into a pointer to
+// where that owner's name sits inside the question when it is a suffix of it.
+func (bl *blob) appendTo(b []byte, qnameLen int) []byte {
+	if bl.suffixLen == 0 || bl.suffixLen > qnameLen {
+		return append(b, bl.data...)
+	}
+	ptr := 12 + qnameLen - bl.suffixLen
+	if bl.suffixLen == 1 || ptr > 0x3FFF {
+		return append(b, bl.data...) // the root is one byte already
+	}
+	for off := 0; off < len(bl.data); {
+		end := off + bl.suffixLen + 10 + int(binary.BigEndian.Uint16(bl.data[off+bl.suffixLen+8:]))
+		b = append(b, 0xC0|byte(ptr>>8), byte(ptr))
+		b = append(b, bl.data[off+bl.suffixLen:end]...)
+		off = end
+	}
+	return b
+}
+
 // packName returns name in uncompressed wire form.
 func packName(name string, buf []byte) ([]byte, error) {
 	n, err := dns.PackDomainName(name, buf, 0, nil, false)
@@ -91,6 +121,11 @@ func packName(name string, buf []byte) ([]byte, error) {
 		return nil, fmt.Errorf("pack name %s: %w", name, err)
 	}
 	return append([]byte(nil), buf[:n]...), nil
+}
+
+func wireLen(name string, buf []byte) (int, error) {
+	w, err := packName(name, buf)
+	return len(w), err
 }
 
 // packBlob packs rrs with uncompressed owners.
@@ -131,6 +166,9 @@ func (z *Zone) buildWire() error {
 	if z.negWire, err = packBlob(z.negSOA, buf); err != nil {
 		return err
 	}
+	if z.negWire.suffixLen, err = wireLen(z.origin, buf); err != nil {
+		return err
+	}
 	for _, n := range z.nodes {
 		if n.wname, err = packName(n.name, buf); err != nil {
 			return err
@@ -155,6 +193,7 @@ func (z *Zone) buildWire() error {
 			if n.refNSWire, err = packBlob(n.refNS, buf); err != nil {
 				return err
 			}
+			n.refNSWire.suffixLen = len(n.wname)
 			if n.refGlueWire, err = packBlob(n.refGlue, buf); err != nil {
 				return err
 			}
