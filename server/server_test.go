@@ -586,3 +586,28 @@ func TestSwapUnderLoad(t *testing.T) {
 		t.Fatalf("last swap not visible: %v", r.Answer[0])
 	}
 }
+
+// TestSeveralListeners: every listen address answers over UDP and TCP.
+func TestSeveralListeners(t *testing.T) {
+	store := zonestore.NewStore()
+	store.PutZone(zonestore.DefaultView, parse(t, testZone, "example.org."))
+	s, err := New(Config{Store: store, Listen: []string{"127.0.0.1:0", "127.0.0.2:0", "[::1]:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	udp, tcp := s.Addrs()
+	if len(udp) != 3 || len(tcp) != 3 {
+		t.Fatalf("%d UDP and %d TCP listeners, want 3 each", len(udp), len(tcp))
+	}
+	for i := range udp {
+		for _, a := range []struct{ netw, addr string }{{"udp", udp[i].String()}, {"tcp", tcp[i].String()}} {
+			if r := exchange(t, a.netw, a.addr, query("www.example.org.", dns.TypeA, false)); len(r.Answer) != 1 {
+				t.Fatalf("%s %s: %v", a.netw, a.addr, r)
+			}
+		}
+	}
+}
