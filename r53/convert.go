@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/miekg/dns"
+
+	"hybridns/zonestore"
 )
 
 // Sentinel errors for conditions the caller counts separately; test with errors.Is.
@@ -336,7 +338,7 @@ func parseValue(owner string, ttl uint32, rrtype uint16, value string) (dns.RR, 
 	if err != nil {
 		return nil, err
 	}
-	lowerRdataNames(rr)
+	zonestore.CanonicalRdata(rr)
 	rr.Header().Name = owner
 	return rr, nil
 }
@@ -380,47 +382,6 @@ func wireCanonical(rr dns.RR) (dns.RR, error) {
 		return nil, fmt.Errorf("unpack: %w", err)
 	}
 	return out, nil
-}
-
-// lowerRdataNames lower-cases the domain names inside rdata. The input is miekg's
-// unpacked text, where every non-ASCII byte is a \DDD escape, so ASCII folding is exact.
-func lowerRdataNames(rr dns.RR) {
-	switch rr := rr.(type) {
-	case *dns.CNAME:
-		rr.Target = lowerASCII(rr.Target)
-	case *dns.NS:
-		rr.Ns = lowerASCII(rr.Ns)
-	case *dns.MX:
-		rr.Mx = lowerASCII(rr.Mx)
-	case *dns.SRV:
-		rr.Target = lowerASCII(rr.Target)
-	case *dns.PTR:
-		rr.Ptr = lowerASCII(rr.Ptr)
-	case *dns.NAPTR:
-		rr.Replacement = lowerASCII(rr.Replacement)
-	case *dns.SOA:
-		rr.Ns = lowerASCII(rr.Ns)
-		rr.Mbox = lowerASCII(rr.Mbox)
-	case *dns.SVCB:
-		rr.Target = lowerASCII(rr.Target)
-	case *dns.HTTPS:
-		rr.Target = lowerASCII(rr.Target)
-	}
-}
-
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
 }
 
 // octalToDecimalEscapes rewrites Route 53's \ooo (octal) escapes as the \DDD
@@ -602,7 +563,13 @@ func rawWire(s string) []byte {
 		for len(l) > 0 {
 			n := min(len(l), 63)
 			wire = append(wire, byte(n))
-			wire = append(wire, lowerASCII(l[:n])...)
+			for i := 0; i < n; i++ {
+				c := l[i]
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A' // ASCII only: other bytes are data
+				}
+				wire = append(wire, c)
+			}
 			l = l[n:]
 		}
 	}

@@ -306,11 +306,7 @@ func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[256
 	if !ok {
 		return nil, fastSlow
 	}
-	if edns {
-		out = appendOPT(out, uint16(s.udpSize), do)
-		ar++
-	}
-	if len(out) > limit {
+	if out, ar, ok = s.finishFast(out, ar, edns, do, limit); !ok {
 		return nil, fastSlow // the full handler decides what to cut
 	}
 	rflags := uint16(0x8000) | flags&0x0110 // QR, RD and CD as asked
@@ -357,11 +353,7 @@ func (s *Server) fastCached(cached CachedWire, pkt, out []byte, qend int, flags 
 	if !ok {
 		return nil, fastSlow
 	}
-	if edns {
-		out = appendOPT(out, uint16(s.udpSize), do)
-		ar++
-	}
-	if len(out) > limit {
+	if out, ar, ok = s.finishFast(out, ar, edns, do, limit); !ok {
 		return nil, fastSlow
 	}
 	binary.BigEndian.PutUint16(out[2:], 0x8000|flags&0x0110|0x0080|hflags)
@@ -387,6 +379,16 @@ func hasOption(b []byte, code uint16) bool {
 		b = b[l:]
 	}
 	return false
+}
+
+// finishFast adds our OPT for EDNS clients and checks the reply fits the
+// client's buffer; ok false sends the query to the full handler.
+func (s *Server) finishFast(out []byte, ar uint16, edns, do bool, limit int) ([]byte, uint16, bool) {
+	if edns {
+		out = appendOPT(out, uint16(s.udpSize), do)
+		ar++
+	}
+	return out, ar, len(out) <= limit
 }
 
 // fastHeaderOnly builds a reply with no records but the OPT.

@@ -54,7 +54,7 @@ func (b *Builder) Add(rr dns.RR) error {
 		return fmt.Errorf("%s %s: type not supported in zone data", h.Name, dns.TypeToString[h.Rrtype])
 	}
 	rr = dns.Copy(rr)
-	canonicalRdata(rr)
+	CanonicalRdata(rr)
 	n := b.nodes[owner]
 	if n == nil {
 		n = &node{name: owner}
@@ -86,9 +86,17 @@ func (b *Builder) Add(rr dns.RR) error {
 // ErrOutOfZone is returned by Add for a record whose owner is not in the zone.
 var ErrOutOfZone = errors.New("record is outside zone")
 
-// canonicalRdata lower-cases domain names inside rdata.
-func canonicalRdata(rr dns.RR) {
+// CanonicalRdata lower-cases the domain names inside rdata (free text such
+// as TXT keeps its case). It is the one place that decides which rdata
+// fields are names.
+func CanonicalRdata(rr dns.RR) {
 	switch r := rr.(type) {
+	case *dns.NAPTR:
+		r.Replacement = Canonical(r.Replacement)
+	case *dns.SVCB:
+		r.Target = Canonical(r.Target)
+	case *dns.HTTPS:
+		r.Target = Canonical(r.Target)
 	case *dns.CNAME:
 		r.Target = Canonical(r.Target)
 	case *dns.DNAME:

@@ -143,7 +143,7 @@ func (b *Builder) AddVariant(owner string, qtype uint16, p Policy, v Variant) er
 		if rr.Header().Rrtype != qtype || Canonical(rr.Header().Name) != owner {
 			return fmt.Errorf("%s %s %q: record %s does not belong to the set", owner, dns.TypeToString[qtype], v.ID, rr)
 		}
-		canonicalRdata(rr)
+		CanonicalRdata(rr)
 		rr.Header().Name = n.name
 		nv.set.rrs = append(nv.set.rrs, rr)
 	}
