@@ -226,6 +226,8 @@ func TestFastPathPolicies(t *testing.T) {
 	must(b.AddVariant("f.pol.test.", dns.TypeA, zonestore.PolicyFailover, zonestore.Variant{ID: "p", Failover: zonestore.FailoverPrimary, HealthCheck: "hc", RRs: a("f.pol.test. 60 IN A 10.0.0.1")}))
 	must(b.AddVariant("f.pol.test.", dns.TypeA, zonestore.PolicyFailover, zonestore.Variant{ID: "s", Failover: zonestore.FailoverSecondary, RRs: a("f.pol.test. 60 IN A 10.0.0.2")}))
 	must(b.AddVariant("lb.pol.test.", dns.TypeA, zonestore.PolicySimple, zonestore.Variant{Alias: &zonestore.Alias{Target: "my-lb.elb.example.", External: true}}))
+	cn, _ := dns.NewRR("app.pol.test. 60 IN CNAME lb.pol.test.")
+	must(b.Add(cn))
 	z, err := b.Build()
 	must(err)
 	store := zonestore.NewStore()
@@ -264,5 +266,21 @@ func TestFastPathPolicies(t *testing.T) {
 	s.ServeDNS(w, m)
 	if len(w.msg.Answer) != 1 || w.msg.Answer[0].Header().Name != "lb.pol.test." || !w.msg.Authoritative || w.msg.Answer[0].(*dns.A).A.String() != "203.0.113.7" {
 		t.Fatalf("external alias: %v", w.msg)
+	}
+	// A CNAME to that alias: the authority gives the CNAME (fast path and
+	// handler agree); a recursive client gets the whole chain, the
+	// resource's address owned by the alias name.
+	m = new(dns.Msg)
+	m.SetQuestion("app.pol.test.", dns.TypeA)
+	pkt, _ = m.Pack()
+	fast, slow, ok := bothPaths(t, s, pkt, from)
+	if !ok || canon(fast) != canon(slow) || len(fast.Answer) != 1 || fast.Answer[0].Header().Rrtype != dns.TypeCNAME {
+		t.Fatalf("CNAME to an outside alias, authoritative: ok=%v\n%v\n%v", ok, fast, slow)
+	}
+	m.RecursionDesired = true
+	w = &recorder{remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}}
+	s.ServeDNS(w, m)
+	if len(w.msg.Answer) != 2 || w.msg.Answer[1].Header().Name != "lb.pol.test." || w.msg.Answer[1].(*dns.A).A.String() != "203.0.113.7" {
+		t.Fatalf("CNAME to an outside alias, recursive: %v", w.msg)
 	}
 }

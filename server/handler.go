@@ -236,13 +236,26 @@ func (s *Server) authoritative(m, r *dns.Msg, c client, snap *zonestore.Snapshot
 		}
 		var next []dns.RR
 		if z2 := c.pol.zoneFor(snap, c.view, target); z2 != nil {
-			res2 := z2.Lookup(target, qtype)
+			cl := c.pol.routing
+			cl.Addr = c.addr
+			res2 := z2.LookupFor(target, qtype, &cl)
 			next, m.Ns = res2.Answer, res2.Ns
 			m.Rcode = dns.RcodeSuccess
 			if res2.Kind == zonestore.NXDomain {
 				m.Rcode = dns.RcodeNameError
 			}
-			target = res2.Chase
+			if res2.Alias != "" {
+				// The chain reaches an alias to an outside resource.
+				rrs, ok := s.resolveAlias(r, c, snap, res2.Alias, target, qtype)
+				if !ok {
+					m.Rcode = dns.RcodeServerFailure
+					m.Answer = answer
+					return
+				}
+				next, target = rrs, ""
+			} else {
+				target = res2.Chase
+			}
 		} else {
 			m.Authoritative = false
 			resp, ok := s.resolveTarget(c.pol.fwd, r, target, qtype)
@@ -279,6 +292,23 @@ func (s *Server) authoritative(m, r *dns.Msg, c client, snap *zonestore.Snapshot
 func (s *Server) aliasOut(m, r *dns.Msg, c client, snap *zonestore.Snapshot, target, qname string, qtype uint16) {
 	m.Authoritative = true
 	m.RecursionAvailable = c.recurse
+	rrs, ok := s.resolveAlias(r, c, snap, target, qname, qtype)
+	if !ok {
+		m.Rcode = dns.RcodeServerFailure
+		return
+	}
+	m.Answer = rrs
+	if len(m.Answer) == 0 {
+		if z := snap.Find(c.view, qname); z != nil {
+			m.Ns = []dns.RR{z.NegativeSOA()}
+		}
+	}
+}
+
+// resolveAlias resolves an alias's outside target for qtype — through our
+// zones or the forwarder — and returns its records re-owned under owner.
+// ok is false when the target could not be resolved.
+func (s *Server) resolveAlias(r *dns.Msg, c client, snap *zonestore.Snapshot, target, owner string, qtype uint16) ([]dns.RR, bool) {
 	var answer []dns.RR
 	var rcode int
 	if z := c.pol.zoneFor(snap, c.view, target); z != nil {
@@ -289,32 +319,26 @@ func (s *Server) aliasOut(m, r *dns.Msg, c client, snap *zonestore.Snapshot, tar
 	} else if c.pol.fwd != nil {
 		resp, ok := s.resolveTarget(c.pol.fwd, r, target, qtype)
 		if !ok {
-			m.Rcode = dns.RcodeServerFailure
-			return
+			return nil, false
 		}
 		answer, rcode = resp.Answer, resp.Rcode
 	} else {
-		s.log.Warn("alias to an outside resource but no forwarder to resolve it", slog.String("name", qname), slog.String("target", target))
-		m.Rcode = dns.RcodeServerFailure
-		return
+		s.log.Warn("alias to an outside resource but no forwarder to resolve it", slog.String("name", owner), slog.String("target", target))
+		return nil, false
 	}
 	if rcode != dns.RcodeSuccess && rcode != dns.RcodeNameError {
-		m.Rcode = dns.RcodeServerFailure
-		return
+		return nil, false
 	}
+	var out []dns.RR
 	for _, rr := range answer {
 		if rr.Header().Rrtype != qtype {
 			continue // the target's CNAME chain: only its end is ours to give
 		}
 		c := dns.Copy(rr)
-		c.Header().Name = qname
-		m.Answer = append(m.Answer, c)
+		c.Header().Name = owner
+		out = append(out, c)
 	}
-	if len(m.Answer) == 0 {
-		if z := snap.Find(c.view, qname); z != nil {
-			m.Ns = []dns.RR{z.NegativeSOA()}
-		}
-	}
+	return out, true
 }
 
 // resolveTarget asks the forwarder for name/qtype on behalf of r's client.

@@ -44,8 +44,9 @@ type Result struct {
 	Answer []dns.RR
 	Ns     []dns.RR
 	Extra  []dns.RR
-	// Chase is set when a CNAME chain left the zone (or looped): the name
-	// the chain points to, for a recursive caller to continue with.
+	// Chase is set when a CNAME chain left the zone, looped, or reached an
+	// alias to an outside resource: the name the chain points to, for a
+	// recursive caller to continue with.
 	Chase string
 	// Wildcard reports that the answer was synthesized: from a wildcard, or
 	// re-owned from an alias target.
@@ -118,6 +119,13 @@ func (z *Zone) lookupChain(qname string, qtype uint16, c *Client, full bool) Res
 		wire.ns, wire.extra = next.wire.ns, next.wire.extra
 		switch next.Kind {
 		case Answer:
+			if next.Alias != "" || len(next.Answer) == 0 {
+				// The chain reaches an alias to an outside resource: the
+				// CNAMEs so far, and the alias's owner to chase, as for a
+				// chain that leaves the zone.
+				wire.ns, wire.extra = nil, nil
+				return Result{Kind: Answer, Answer: answer, Chase: target, Wildcard: wild, wire: wire}
+			}
 			wire.add(next.wire)
 			if full {
 				answer = append(answer, next.Answer...)

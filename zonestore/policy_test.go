@@ -27,6 +27,8 @@ func policyZone(t testing.TB) *Zone {
 		"r53.test. 172800 IN NS ns-1.awsdns-1.com.",
 		"www.r53.test. 300 IN A 192.0.2.1",
 		"chain.r53.test. 60 IN CNAME www.r53.test.",
+		"toelb.r53.test. 60 IN CNAME elb.r53.test.",
+		"toelb2.r53.test. 60 IN CNAME al-elb.r53.test.",
 	} {
 		if err := b.Add(mustRR(t, s)); err != nil {
 			t.Fatal(err)
@@ -78,6 +80,7 @@ func policyZone(t testing.TB) *Zone {
 	add("*.wild.r53.test.", A, PolicySimple, Variant{Alias: &Alias{Target: "www.r53.test."}})      // wildcard alias
 	add("missing.r53.test.", A, PolicySimple, Variant{Alias: &Alias{Target: "nothing.r53.test."}}) // dangling
 	add("elb.r53.test.", A, PolicySimple, Variant{Alias: &Alias{Target: "dualstack.my-lb.elb.amazonaws.com.", External: true}})
+	add("al-elb.r53.test.", A, PolicySimple, Variant{Alias: &Alias{Target: "elb.r53.test."}}) // same-zone alias to an outside alias
 	add("ha.r53.test.", A, PolicyFailover, Variant{ID: "p", Failover: FailoverPrimary, Alias: &Alias{Target: "f.r53.test.", EvalHealth: true}})
 	add("ha.r53.test.", A, PolicyFailover, Variant{ID: "s", Failover: FailoverSecondary}, "ha.r53.test. 60 IN A 10.9.9.9")
 	z, err := b.Build()
@@ -213,6 +216,19 @@ func TestAliases(t *testing.T) {
 	res = z.Lookup("elb.r53.test.", dns.TypeA)
 	if res.Kind != Answer || res.Alias != "dualstack.my-lb.elb.amazonaws.com." || len(res.Answer) != 0 {
 		t.Errorf("external alias: %+v", res)
+	}
+	// A CNAME to an alias of an outside resource: the CNAME, and the
+	// alias's owner to chase (a caller resolves it); never a crash.
+	for _, name := range []string{"toelb.r53.test.", "toelb2.r53.test."} {
+		for _, lookup := range []func(string, uint16, *Client) Result{z.LookupFor, z.LookupWire} {
+			res := lookup(name, dns.TypeA, nil)
+			if res.Kind != Answer || res.Chase == "" || (len(res.Answer) != 1 && res.Answer != nil) {
+				t.Errorf("%s: %+v", name, res)
+			}
+		}
+	}
+	if res := z.Lookup("al-elb.r53.test.", dns.TypeA); res.Alias != "dualstack.my-lb.elb.amazonaws.com." {
+		t.Errorf("alias to an outside alias: %+v", res)
 	}
 	// The zone's data is never rewritten by re-owning.
 	if www := z.Lookup("www.r53.test.", dns.TypeA); www.Answer[0].Header().Name != "www.r53.test." {
