@@ -101,7 +101,7 @@ func readSnapshot(path string) (snapshotMeta, []types.ResourceRecordSet, error) 
 	if err := dec.Decode(&meta); err != nil {
 		return meta, nil, fmt.Errorf("%s: header: %w", path, err)
 	}
-	sets := make([]types.ResourceRecordSet, 0, meta.Sets)
+	sets := make([]types.ResourceRecordSet, 0, min(max(meta.Sets, 0), 1<<20)) // the header is only a hint
 	for dec.More() {
 		var rs types.ResourceRecordSet
 		if err := dec.Decode(&rs); err != nil {
@@ -189,7 +189,7 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		}
 		meta, z := r.meta, r.zone
 		st := &zoneState{id: meta.ID, name: meta.Name, private: meta.Private, vpcs: meta.VPCs,
-			hash: r.hash, records: z.Records(), sets: r.sets, ready: true, lastSync: meta.Synced, checks: r.checks}
+			hash: r.hash, records: z.Records(), sets: r.sets, ready: true, lastSync: meta.Synced, checks: r.checks, built: z}
 		s.mu.Lock()
 		st.views = s.viewsOf(st)
 		s.zones[st.id] = st

@@ -59,6 +59,7 @@ type Syncer struct {
 	mu      sync.Mutex
 	zones   map[string]*zoneState // by bare zone ID
 	listed  bool                  // the zone list is known (discovery or config)
+	missing int                   // configured zones the last listing did not find
 	trigger chan string           // zone IDs to refresh now
 
 	health    atomic.Pointer[map[string]bool]
@@ -82,6 +83,7 @@ type zoneState struct {
 	nextAt   time.Time
 	ready    bool // data published (from a sync or a snapshot)
 	checks   []string
+	built    *zonestore.Zone // what is published, to move between views
 }
 
 // ZoneReport is the outcome of syncing one zone.
@@ -134,8 +136,8 @@ func (s *Syncer) Healthy(id string) bool {
 func (s *Syncer) Ready() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.listed || len(s.zones) == 0 {
-		return false
+	if !s.listed || s.missing > 0 {
+		return false // a configured zone not found is not "ready"
 	}
 	for _, z := range s.zones {
 		if !z.ready {
@@ -241,10 +243,38 @@ func (s *Syncer) List(ctx context.Context) error {
 		keep[f.id] = true
 		if cur := s.zones[f.id]; cur != nil {
 			cur.vpcs, cur.private = f.vpcs, f.private
+			// VPC associations change: publish where the zone now
+			// belongs, withdraw it where it no longer does.
+			if views := s.viewsOf(cur); !slices.Equal(views, cur.views) {
+				for _, v := range cur.views {
+					if !slices.Contains(views, v) {
+						s.store.DeleteZone(v, cur.name)
+					}
+				}
+				if cur.built != nil {
+					for _, v := range views {
+						s.store.PutZone(v, cur.built)
+					}
+				}
+				s.log.Info("zone views changed", slog.String("zone", cur.name), slog.Any("from", cur.views), slog.Any("to", views))
+				cur.views = views
+			}
 			continue
 		}
 		f.views = s.viewsOf(f)
 		s.zones[f.id] = f
+	}
+	s.missing = 0
+	for id := range wantID {
+		if !keep[id] {
+			s.missing++
+		}
+	}
+	for name := range wantName {
+		if !slices.ContainsFunc(found, func(z *zoneState) bool { return z.name == name }) {
+			s.missing++
+			s.log.Error("configured zone not found in Route 53", slog.String("zone", name))
+		}
 	}
 	for id, z := range s.zones {
 		if !keep[id] {
@@ -402,7 +432,7 @@ func (s *Syncer) SyncZone(ctx context.Context, id string) (rep ZoneReport) {
 	for _, v := range z.views {
 		s.store.PutZone(v, built)
 	}
-	z.hash, z.records, z.sets, z.ready = h, built.Records(), len(sets), true
+	z.hash, z.records, z.sets, z.ready, z.built = h, built.Records(), len(sets), true, built
 	z.lastSync, z.failures, z.lastErr = time.Now(), 0, nil
 	z.checks = healthChecks(sets)
 	meta := snapshotMeta{ID: z.id, Name: z.name, Private: z.private, VPCs: z.vpcs, Synced: z.lastSync}
@@ -566,21 +596,28 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}
 	ids := s.zoneIDs()
 	now := time.Now()
+	failed := map[string]error{}
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			return nil
 		}
-		s.SyncZone(ctx, id)
+		if rep := s.SyncZone(ctx, id); rep.Err != nil {
+			failed[id] = rep.Err
+		}
 	}
 	_ = s.PollHealth(ctx)
-	// Spread the next refreshes evenly over one interval.
+	// Spread the next refreshes evenly over one interval; a zone whose
+	// first sync failed is retried with backoff instead.
 	s.mu.Lock()
 	for i, id := range ids {
-		if z := s.zones[id]; z != nil {
+		if z := s.zones[id]; z != nil && failed[id] == nil {
 			z.nextAt = now.Add(s.cfg.Interval + time.Duration(i)*s.cfg.Interval/time.Duration(len(ids)))
 		}
 	}
 	s.mu.Unlock()
+	for id, err := range failed {
+		s.schedule(id, err)
+	}
 	nextList := now.Add(s.cfg.Interval)
 	nextHealth := now.Add(s.cfg.HealthInterval)
 	for {
@@ -596,8 +633,8 @@ func (s *Syncer) Run(ctx context.Context) error {
 			return nil
 		case id = <-s.trigger:
 			t.Stop()
-			s.SyncZone(ctx, id)
-			s.schedule(id, nil)
+			rep := s.SyncZone(ctx, id)
+			s.schedule(id, rep.Err)
 			continue
 		case <-t.C:
 		}

@@ -288,6 +288,20 @@ func TestSplitHorizon(t *testing.T) {
 			t.Errorf("view %q %s = %q, want %q", tc.view, tc.name, got, tc.want)
 		}
 	}
+	// The private zone moves from vpc-prod to vpc-dev: the next listing
+	// publishes it for dev and withdraws it from prod, without a fetch.
+	f.SetVPCs(priv, r53fake.VPC{ID: "vpc-dev"})
+	if err := s.List(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ view, name, want string }{
+		{"prod", "www.corp.example", "A 198.51.100.1"},
+		{"dev", "www.corp.example", "A 10.0.0.1"},
+	} {
+		if _, got := answer(t, store, tc.view, tc.name, dns.TypeA, nil); got != tc.want {
+			t.Errorf("after the VPC change: view %q %s = %q, want %q", tc.view, tc.name, got, tc.want)
+		}
+	}
 }
 
 // TestFailuresKeepLastGoodData: throttling, 5xx and a zone deleted

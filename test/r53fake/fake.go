@@ -224,6 +224,16 @@ func (f *Fake) createZoneLocked(name string, private bool, vpcs []VPC, callerRef
 	return z
 }
 
+// SetVPCs replaces a private zone's VPC associations (as
+// AssociateVPCWithHostedZone / DisassociateVPCFromHostedZone would).
+func (f *Fake) SetVPCs(zoneID string, vpcs ...VPC) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if z := f.zones[bareID(zoneID)]; z != nil {
+		z.vpcs = vpcs
+	}
+}
+
 // DeleteZone removes a zone and everything in it. Unknown IDs are ignored.
 func (f *Fake) DeleteZone(id string) {
 	f.mu.Lock()
