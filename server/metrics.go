@@ -196,7 +196,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	for name, v := range map[string]uint64{
 		"truncated": st.Truncated.Load(), "write_error": st.WriteErrors.Load(), "forwarding_loop": st.Loops.Load(),
 		"formerr": st.FormErr.Load(), "servfail": st.ServFail.Load(), "fast_path": st.FastPath.Load(),
-		"rrl_limited": st.RRLLimited.Load(), "rrl_slipped": st.RRLSlipped.Load(), "tcp_rejected": st.TCPRejected.Load(),
+		"rrl_limited": st.RRLLimited.Load(), "rrl_slipped": st.RRLSlipped.Load(), "tcp_rejected": st.TCPRejected.Load(), "slow_path_dropped": st.SlowDropped.Load(),
 	} {
 		ch <- prometheus.MustNewConstMetric(descCounter, prometheus.CounterValue, float64(v), name)
 	}

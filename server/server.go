@@ -159,6 +159,7 @@ type Stats struct {
 	// returned: their ratio is the batching the load achieves.
 	UDPBatches, UDPDatagrams, FastPath  atomic.Uint64
 	RRLLimited, RRLSlipped, TCPRejected atomic.Uint64
+	SlowDropped                         atomic.Uint64 // datagrams dropped: too many full-handler goroutines
 }
 
 // New validates cfg and returns a server that is not yet listening.

@@ -35,6 +35,7 @@ type udpListener struct {
 	readers sync.WaitGroup
 	slow    sync.WaitGroup // full-handler goroutines in flight
 	closing atomic.Bool
+	inSlow  atomic.Int64
 	sys     udpSys // the platform's batch I/O
 }
 
@@ -51,8 +52,12 @@ func (l *udpListener) start() {
 func (l *udpListener) shutdown(deadline <-chan struct{}) error {
 	l.closing.Store(true)
 	l.conn.SetReadDeadline(time.Unix(1, 0))
+	// Readers always finish before the socket closes (they notice closing
+	// within the receive timeout): on Linux they use the descriptor number
+	// itself, which a close would hand to the next socket opened.
+	l.readers.Wait()
 	done := make(chan struct{})
-	go func() { l.readers.Wait(); l.slow.Wait(); close(done) }()
+	go func() { l.slow.Wait(); close(done) }()
 	var err error
 	select {
 	case <-done:
@@ -63,11 +68,31 @@ func (l *udpListener) shutdown(deadline <-chan struct{}) error {
 	return err
 }
 
+// maxSlow bounds full-handler goroutines in flight per listener; beyond it
+// datagrams are dropped (and counted) rather than piling up goroutines
+// behind a slow upstream.
+const maxSlow = 4096
+
+// goSlow hands a datagram to the full handler in its own goroutine.
+func (l *udpListener) goSlow(pkt []byte, addr *net.UDPAddr) {
+	if l.inSlow.Add(1) > maxSlow {
+		l.inSlow.Add(-1)
+		l.s.stats.SlowDropped.Add(1)
+		return
+	}
+	l.slow.Add(1)
+	cp := append([]byte(nil), pkt...) // now: the reader reuses pkt's buffer for the next batch
+	go func() {
+		defer l.inSlow.Add(-1)
+		l.serveSlow(cp, addr)
+	}()
+}
+
 // serveSlow runs one datagram through the full handler, with the checks
 // miekg's server applies before its handler.
 func (l *udpListener) serveSlow(pkt []byte, addr *net.UDPAddr) {
 	defer l.slow.Done()
-	w := &udpWriter{conn: l.conn, addr: addr}
+	w := &udpWriter{l: l, addr: addr}
 	if len(pkt) < 12 {
 		return // not even a header: any reply could be used to amplify
 	}
@@ -108,25 +133,29 @@ func (l *udpListener) serveSlow(pkt []byte, addr *net.UDPAddr) {
 
 // udpWriter is the dns.ResponseWriter of one slow-path datagram.
 type udpWriter struct {
-	conn *net.UDPConn
+	l    *udpListener
 	addr *net.UDPAddr
 }
 
-func (w *udpWriter) LocalAddr() net.Addr  { return w.conn.LocalAddr() }
+func (w *udpWriter) LocalAddr() net.Addr  { return w.l.conn.LocalAddr() }
 func (w *udpWriter) RemoteAddr() net.Addr { return w.addr }
 func (w *udpWriter) WriteMsg(m *dns.Msg) error {
 	b, err := m.Pack()
 	if err != nil {
 		return err
 	}
-	_, err = w.conn.WriteToUDP(b, w.addr)
-	return err
+	return w.l.sendSlow(b, w.addr)
 }
-func (w *udpWriter) Write(b []byte) (int, error) { return w.conn.WriteToUDP(b, w.addr) }
-func (w *udpWriter) Close() error                { return nil }
-func (w *udpWriter) TsigStatus() error           { return nil }
-func (w *udpWriter) TsigTimersOnly(bool)         {}
-func (w *udpWriter) Hijack()                     {}
+func (w *udpWriter) Write(b []byte) (int, error) {
+	if err := w.l.sendSlow(b, w.addr); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+func (w *udpWriter) Close() error        { return nil }
+func (w *udpWriter) TsigStatus() error   { return nil }
+func (w *udpWriter) TsigTimersOnly(bool) {}
+func (w *udpWriter) Hijack()             {}
 
 type fastAction uint8
 
@@ -162,7 +191,12 @@ func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[256]by
 		for i := 6; i < 12; i++ {
 			resp[i] = 0
 		}
-		return resp[:qend], fastReply
+		resp = resp[:qend]
+		if binary.BigEndian.Uint16(pkt[10:]) == 1 && qend+11 <= len(pkt) && pkt[qend] == 0 && binary.BigEndian.Uint16(pkt[qend+1:]) == dns.TypeOPT {
+			resp = appendOPT(resp, uint16(s.udpSize), pkt[qend+7]&0x80 != 0)
+			binary.BigEndian.PutUint16(resp[10:], 1)
+		}
+		return resp, fastReply
 	}
 	return resp, act
 }

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"syscall"
 	"time"
 	"unsafe"
@@ -117,8 +119,7 @@ func (l *udpListener) read() {
 				out[k].hdr.Iovlen = 1
 				k++
 			case fastSlow:
-				l.slow.Add(1)
-				go l.serveSlow(append([]byte(nil), pkt...), net.UDPAddrFromAddrPort(ap))
+				l.goSlow(pkt, slowAddr(&names[i], ap))
 			}
 		}
 		for sent := 0; sent < k; {
@@ -139,17 +140,59 @@ func (l *udpListener) read() {
 	}
 }
 
-// sockaddrToAddrPort reads a kernel sockaddr without allocating.
+// sockaddrToAddrPort reads a kernel sockaddr without allocating. The port
+// is in network byte order whatever the machine's.
 func sockaddrToAddrPort(sa *syscall.RawSockaddrAny) (netip.AddrPort, bool) {
 	switch sa.Addr.Family {
 	case syscall.AF_INET:
 		p := (*syscall.RawSockaddrInet4)(unsafe.Pointer(sa))
-		port := uint16(p.Port>>8) | uint16(p.Port<<8)
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&p.Port))[:])
 		return netip.AddrPortFrom(netip.AddrFrom4(p.Addr), port), true
 	case syscall.AF_INET6:
 		p := (*syscall.RawSockaddrInet6)(unsafe.Pointer(sa))
-		port := uint16(p.Port>>8) | uint16(p.Port<<8)
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&p.Port))[:])
 		return netip.AddrPortFrom(netip.AddrFrom16(p.Addr), port), true
 	}
 	return netip.AddrPort{}, false
+}
+
+// slowAddr is the full handler's view of the sender, link-local scope
+// included so a reply to fe80::… can be sent.
+func slowAddr(sa *syscall.RawSockaddrAny, ap netip.AddrPort) *net.UDPAddr {
+	a := net.UDPAddrFromAddrPort(ap)
+	if sa.Addr.Family == syscall.AF_INET6 {
+		if p := (*syscall.RawSockaddrInet6)(unsafe.Pointer(sa)); p.Scope_id != 0 {
+			a.Zone = strconv.FormatUint(uint64(p.Scope_id), 10)
+		}
+	}
+	return a
+}
+
+// sendSlow sends a full-handler reply. The socket is blocking for the
+// readers' sake, so this send must not wait: MSG_DONTWAIT, and a full
+// socket buffer drops the reply as it would drop any datagram.
+func (l *udpListener) sendSlow(b []byte, addr *net.UDPAddr) error {
+	var sa syscall.Sockaddr
+	if ip4 := addr.IP.To4(); ip4 != nil {
+		s4 := &syscall.SockaddrInet4{Port: addr.Port}
+		copy(s4.Addr[:], ip4)
+		sa = s4
+	} else {
+		s6 := &syscall.SockaddrInet6{Port: addr.Port}
+		copy(s6.Addr[:], addr.IP.To16())
+		if addr.Zone != "" {
+			if id, err := strconv.ParseUint(addr.Zone, 10, 32); err == nil {
+				s6.ZoneId = uint32(id)
+			} else if ifi, err := net.InterfaceByName(addr.Zone); err == nil {
+				s6.ZoneId = uint32(ifi.Index)
+			}
+		}
+		sa = s6
+	}
+	for {
+		err := syscall.Sendto(l.sys.fd, b, syscall.MSG_DONTWAIT, sa)
+		if err != syscall.EINTR {
+			return err
+		}
+	}
 }

@@ -71,8 +71,7 @@ func (l *udpListener) read() {
 				out[k].Addr = addr
 				k++
 			case fastSlow:
-				l.slow.Add(1)
-				go l.serveSlow(append([]byte(nil), pkt...), addr)
+				l.goSlow(pkt, addr)
 			}
 		}
 		for sent := 0; sent < k; {
@@ -85,4 +84,10 @@ func (l *udpListener) read() {
 			sent += m
 		}
 	}
+}
+
+// sendSlow sends a full-handler reply.
+func (l *udpListener) sendSlow(b []byte, addr *net.UDPAddr) error {
+	_, err := l.conn.WriteToUDP(b, addr)
+	return err
 }

@@ -40,6 +40,7 @@ type daemon struct {
 	cfg     *Config
 	cur     atomic.Pointer[Config] // cfg, for readers that must not wait on a reload
 	fwd     forwarderCloser
+	fwdNow  atomic.Pointer[forwarder.Forwarder] // for metrics: read without waiting on a reload
 	loader  *zonedir.Loader
 	syncers []*r53.Syncer
 	api     r53.APICounters
@@ -68,6 +69,7 @@ func serveCmd(c *cli.Context) error {
 	if d.fwd, err = buildForwarder(cfg, log); err != nil {
 		return err
 	}
+	d.setForwarder(d.fwd)
 	if cfg.ZoneDir != "" {
 		d.loader = zonedir.New(cfg.ZoneDir, d.store, zonestore.DefaultView, log)
 		d.loader.Reject = func(origin string) error { return ruleConflict(d.config(), origin) }
@@ -142,9 +144,19 @@ func serveCmd(c *cli.Context) error {
 		lame = *d.config().LameDuck
 	}
 	log.Info("draining", slog.Duration("lame_duck", lame))
-	select {
-	case <-time.After(lame):
-	case <-sigs: // a second signal: stop now
+	timer := time.NewTimer(lame)
+drain:
+	for {
+		select {
+		case <-timer.C:
+			break drain
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				_ = d.reload("SIGHUP") // a config push during the drain is no reason to stop early
+				continue
+			}
+			break drain // a second SIGTERM/SIGINT: stop now
+		}
 	}
 	cancel()
 	shutCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
@@ -163,6 +175,11 @@ func serveCmd(c *cli.Context) error {
 }
 
 func (d *daemon) config() *Config { return d.cur.Load() }
+
+func (d *daemon) setForwarder(f forwarderCloser) {
+	ff, _ := f.(*forwarder.Forwarder)
+	d.fwdNow.Store(ff) // nil when forwarding is off
+}
 
 // policy is the run-time-changeable part of cfg for the server.
 func (d *daemon) policy(cfg *Config, fwd forwarderCloser) server.Policy {
@@ -219,6 +236,7 @@ func (d *daemon) reload(why string) error {
 	}
 	d.fwd, d.cfg = fwd, next
 	d.cur.Store(next)
+	d.setForwarder(fwd)
 	d.level.Set(parseLevel(next.Log.Level))
 	if d.loader != nil {
 		_ = d.loader.Scan()
@@ -246,6 +264,7 @@ func (d *daemon) checkImmutable(next *Config) error {
 	same("rate_limit", d.cfg.RRL, next.RRL)
 	same("log.format", d.cfg.Log.Format, next.Log.Format)
 	same("log.queries", d.cfg.Log.Queries, next.Log.Queries)
+	same("http_control_from", d.cfg.HTTPControl, next.HTTPControl)
 	return errors.Join(errs...)
 }
 
@@ -309,18 +328,7 @@ func (d *daemon) startHTTP(addr string) (*http.Server, error) {
 		}
 		return false
 	}
-	var fwd *forwarder.Forwarder
-	if f, ok := d.fwd.(*forwarder.Forwarder); ok {
-		fwd = f
-	}
-	reg := newRegistry(d.srv, func() *forwarder.Forwarder {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if f, ok := d.fwd.(*forwarder.Forwarder); ok {
-			return f
-		}
-		return fwd
-	}, d.store, d.syncers, &d.api)
+	reg := newRegistry(d.srv, d.fwdNow.Load, d.store, d.syncers, &d.api)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
