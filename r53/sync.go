@@ -46,6 +46,9 @@ type Config struct {
 	// HealthInterval is how often referenced health checks are polled
 	// (default 30s).
 	HealthInterval time.Duration
+	// RetryBase is the first backoff after a failed sync, doubling per
+	// failure up to Interval (default 30s).
+	RetryBase time.Duration
 	Logger         *slog.Logger
 }
 
@@ -114,6 +117,9 @@ func NewSyncer(api API, store *zonestore.Store, cfg Config) (*Syncer, error) {
 	}
 	if cfg.HealthInterval <= 0 {
 		cfg.HealthInterval = 30 * time.Second
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -587,7 +593,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 				return nil
 			}
 			s.log.Error("listing zones failed, retrying", slog.Any("err", err))
-			if !sleep(ctx, 5*time.Second) {
+			if !sleep(ctx, s.cfg.RetryBase) {
 				return nil
 			}
 			continue
@@ -684,7 +690,7 @@ func (s *Syncer) schedule(id string, err error) {
 		return
 	}
 	if err != nil {
-		back := min(30*time.Second<<min(z.failures-1, 10), s.cfg.Interval)
+		back := min(s.cfg.RetryBase<<min(max(z.failures-1, 0), 10), s.cfg.Interval)
 		z.nextAt = time.Now().Add(back)
 		return
 	}

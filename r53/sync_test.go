@@ -479,3 +479,48 @@ func TestDiscoveryFilters(t *testing.T) {
 		})
 	}
 }
+
+// TestRunRetriesFailedFirstSync: a zone whose first sync fails is retried
+// with backoff, not an interval later, and the syncer becomes ready.
+func TestRunRetriesFailedFirstSync(t *testing.T) {
+	f := r53fake.New()
+	url := f.Start(t)
+	zid := f.CreateZone("retry.example", false)
+	put(t, f, zid, rrset("www.retry.example", "A", 60, "192.0.2.1"))
+	store := zonestore.NewStore()
+	api := &flakyAPI{API: newClient(t, url, 1000, 100), fail: 1} // the first record listing fails
+	s, err := NewSyncer(api, store, Config{Zones: []string{zid}, Interval: time.Hour, RetryBase: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !s.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready: the failed first sync was not retried")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, got := answer(t, store, zonestore.DefaultView, "www.retry.example", dns.TypeA, nil); got != "A 192.0.2.1" {
+		t.Fatalf("after the retry: %q", got)
+	}
+	cancel()
+	<-done
+}
+
+// flakyAPI fails the first `fail` ListResourceRecordSets calls.
+type flakyAPI struct {
+	API
+	fail int
+}
+
+func (f *flakyAPI) ListResourceRecordSets(ctx context.Context, in *route53.ListResourceRecordSetsInput, o ...func(*route53.Options)) (*route53.ListResourceRecordSetsOutput, error) {
+	if f.fail > 0 {
+		f.fail--
+		return nil, fmt.Errorf("injected failure")
+	}
+	return f.API.ListResourceRecordSets(ctx, in, o...)
+}
