@@ -49,7 +49,7 @@ type Config struct {
 	// RetryBase is the first backoff after a failed sync, doubling per
 	// failure up to Interval (default 30s).
 	RetryBase time.Duration
-	Logger         *slog.Logger
+	Logger    *slog.Logger
 }
 
 // Syncer keeps the store's Route 53 zones in line with Route 53.
