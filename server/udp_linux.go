@@ -25,6 +25,13 @@ import (
 
 type udpSys struct{ fd int }
 
+// spinTries is how many non-blocking reads a reader makes before it
+// blocks. Under load the next datagrams are usually a few microseconds
+// away; catching them saves the sleep and wake-up, which on a loaded core
+// (and in VMs, where interrupts are costly) cost more than the reads.
+// Measured with test/bench: about +10% queries per CPU-second at 4.
+const spinTries = 4
+
 // mmsghdr is struct mmsghdr of <sys/socket.h>.
 type mmsghdr struct {
 	hdr syscall.Msghdr
@@ -85,10 +92,18 @@ func (l *udpListener) read() {
 		for i := range in {
 			in[i].hdr.Namelen = uint32(unsafe.Sizeof(names[i]))
 		}
-		// MSG_WAITFORONE: block for the first datagram, then take what
-		// else is queued.
-		r, _, errno := syscall.Syscall6(unix.SYS_RECVMMSG, uintptr(l.sys.fd),
-			uintptr(unsafe.Pointer(&in[0])), udpBatch, unix.MSG_WAITFORONE, 0, 0)
+		var r uintptr
+		errno := syscall.EAGAIN
+		for try := 0; try < spinTries && errno == syscall.EAGAIN; try++ {
+			r, _, errno = syscall.RawSyscall6(unix.SYS_RECVMMSG, uintptr(l.sys.fd),
+				uintptr(unsafe.Pointer(&in[0])), udpBatch, unix.MSG_DONTWAIT, 0, 0)
+		}
+		if errno == syscall.EAGAIN {
+			// MSG_WAITFORONE: block for the first datagram, then take what
+			// else is queued.
+			r, _, errno = syscall.Syscall6(unix.SYS_RECVMMSG, uintptr(l.sys.fd),
+				uintptr(unsafe.Pointer(&in[0])), udpBatch, unix.MSG_WAITFORONE, 0, 0)
+		}
 		if errno != 0 {
 			switch errno {
 			case syscall.EAGAIN, syscall.EINTR:
