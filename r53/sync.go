@@ -254,7 +254,7 @@ func (s *Syncer) List(ctx context.Context) error {
 			if views := s.viewsOf(cur); !slices.Equal(views, cur.views) {
 				for _, v := range cur.views {
 					if !slices.Contains(views, v) {
-						s.store.DeleteZone(v, cur.name)
+						s.withdraw(v, cur)
 					}
 				}
 				if cur.built != nil {
@@ -367,11 +367,23 @@ func (s *Syncer) viewsOf(z *zoneState) []string {
 // gone: a failed call never drops data.
 func (s *Syncer) dropLocked(z *zoneState, why string) {
 	for _, v := range z.views {
-		s.store.DeleteZone(v, z.name)
+		s.withdraw(v, z)
 	}
 	delete(s.zones, z.id)
 	s.removeSnapshot(z.id)
 	s.log.Info("zone dropped", slog.String("zone", z.name), slog.String("zone_id", z.id), slog.String("why", why))
+}
+
+// withdraw removes z from view — only if what the view serves under that
+// name is z itself: another hosted zone of the same name (two accounts, a
+// re-created zone) may have taken the place.
+func (s *Syncer) withdraw(view string, z *zoneState) {
+	_ = s.store.Update(func(cur *zonestore.Snapshot) (*zonestore.Snapshot, error) {
+		if have := cur.Zone(view, z.name); have != nil && have.Source() == "route53:"+z.id {
+			return cur.WithoutZone(view, z.name), nil
+		}
+		return nil, nil // nothing to change
+	})
 }
 
 // SyncZone fetches one zone's record sets and publishes them if they

@@ -524,3 +524,29 @@ func (f *flakyAPI) ListResourceRecordSets(ctx context.Context, in *route53.ListR
 	}
 	return f.API.ListResourceRecordSets(ctx, in, o...)
 }
+
+// TestDropKeepsAnotherZoneOfTheSameName: when a hosted zone goes away, a
+// different hosted zone of the same name serving the view stays.
+func TestDropKeepsAnotherZoneOfTheSameName(t *testing.T) {
+	f := r53fake.New()
+	url := f.Start(t)
+	old := f.CreateZone("same.example", false)
+	cur := f.CreateZone("same.example", false)
+	put(t, f, old, rrset("www.same.example", "A", 60, "192.0.2.1"))
+	put(t, f, cur, rrset("www.same.example", "A", 60, "192.0.2.2"))
+	store := zonestore.NewStore()
+	a, _ := NewSyncer(newClient(t, url, 1000, 100), store, Config{Zones: []string{old}})
+	b, _ := NewSyncer(newClient(t, url, 1000, 100), store, Config{Zones: []string{cur}})
+	for _, s := range []*Syncer{a, b} {
+		if _, err := s.SyncOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.DeleteZone(old)
+	if zr := a.SyncZone(context.Background(), old); zr.Err == nil {
+		t.Fatal("want NoSuchHostedZone")
+	}
+	if _, got := answer(t, store, zonestore.DefaultView, "www.same.example", dns.TypeA, nil); got != "A 192.0.2.2" {
+		t.Fatalf("the other hosted zone was withdrawn: %q", got)
+	}
+}
