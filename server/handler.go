@@ -220,8 +220,11 @@ func (s *Server) authoritative(m, r *dns.Msg, c client, snap *zonestore.Snapshot
 	// leads into a delegation is still authoritative data.
 	m.Authoritative = res.Kind != zonestore.Referral || len(res.Answer) > 0
 	m.Answer, m.Ns, m.Extra = res.Answer, res.Ns, appendExtra(res.Extra, m.Extra)
-	if res.Kind == zonestore.NXDomain {
+	switch res.Kind {
+	case zonestore.NXDomain:
 		m.Rcode = dns.RcodeNameError
+	case zonestore.YXDomain:
+		m.Rcode = dns.RcodeYXDomain
 	}
 	if res.Chase == "" || !c.recurse || !r.RecursionDesired {
 		return

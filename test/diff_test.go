@@ -262,6 +262,15 @@ var corpus = []qcase{
 	q(".", "NS", ""),
 	q("www.other.test.", "A", "rd"),
 
+	// DNAME (RFC 6672): the DNAME, the synthesized CNAME, and the chase.
+	q("x.dn", "A", "edns"),
+	q("X.Dn", "A", ""),
+	q("nope.dn", "A", "edns"),
+	q("dn", "DNAME", "edns"),
+	q("dn", "A", "edns"),
+	q("a.b.dnout", "A", "edns"),
+	q("x.dn", "A", "tcp"),
+
 	// Header and transport variants.
 	q("www", "A", "rd"),
 	q("www", "A", "do"),

@@ -18,6 +18,9 @@ const (
 	// Referral: the name is at or below a delegation; NS in Ns, glue in
 	// Extra, AA clear.
 	Referral
+	// YXDomain: a DNAME substitution would make a name longer than 255
+	// octets (RFC 6672 §2.2).
+	YXDomain
 )
 
 func (k Kind) String() string {
@@ -30,6 +33,8 @@ func (k Kind) String() string {
 		return "nxdomain"
 	case Referral:
 		return "referral"
+	case YXDomain:
+		return "yxdomain"
 	}
 	return "unknown"
 }
@@ -180,6 +185,9 @@ func (z *Zone) lookupDepth(qname string, qtype uint16, c *Client, synth bool, de
 		if ce.cut != nil {
 			return ce.cut.referral()
 		}
+		if set := ce.get(dns.TypeDNAME); set != nil && len(set.rrs) > 0 {
+			return z.dname(set.rrs[0].(*dns.DNAME), qname, ce.name)
+		}
 		if ce.wild == nil {
 			break
 		}
@@ -195,6 +203,20 @@ func (z *Zone) lookupDepth(qname string, qtype uint16, c *Client, synth bool, de
 
 func (n *node) referral() Result {
 	return Result{Kind: Referral, Ns: n.refNS, Extra: n.refGlue, wire: wireRefs{ns: n.refNSWire, extra: n.refGlueWire}}
+}
+
+// dname answers a name below a DNAME (RFC 6672 §3.2): the DNAME and a CNAME
+// synthesized from it, with the DNAME's TTL; the caller chases the CNAME.
+func (z *Zone) dname(d *dns.DNAME, qname, owner string) Result {
+	target := qname[:len(qname)-len(owner)] + d.Target
+	if d.Target == "." {
+		target = qname[:len(qname)-len(owner)]
+	}
+	if _, ok := dns.IsDomainName(target); !ok || len(target) > 254 {
+		return Result{Kind: YXDomain, Answer: []dns.RR{d}, wire: wireRefs{nans: -1}}
+	}
+	cname := &dns.CNAME{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl}, Target: target}
+	return Result{Kind: Answer, Answer: []dns.RR{d, cname}, wire: wireRefs{nans: -1}}
 }
 
 // answerNode answers from an existing, authoritative node.

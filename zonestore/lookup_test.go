@@ -310,3 +310,32 @@ func TestWriteToRoundTrip(t *testing.T) {
 		t.Errorf("SOA not first")
 	}
 }
+
+func TestDNAME(t *testing.T) {
+	z := mustZone(t, `$ORIGIN example.org.
+@ 60 IN SOA ns hm 1 2 3 4 5
+@ 60 IN NS ns
+dn 300 IN DNAME target.example.org.
+x.target 60 IN A 192.0.2.90
+out 300 IN DNAME example.net.
+long 300 IN DNAME `+strings.Repeat("a", 63)+"."+strings.Repeat("b", 63)+"."+strings.Repeat("c", 63)+`.
+`, "example.org.")
+	res := z.Lookup("x.dn.example.org.", dns.TypeA)
+	want := rrs(t, "dn.example.org. 300 IN DNAME target.example.org.", "x.dn.example.org. 300 IN CNAME x.target.example.org.", "x.target.example.org. 60 IN A 192.0.2.90")
+	if res.Kind != Answer || strings.Join(str(res.Answer), "|") != strings.Join(want, "|") {
+		t.Errorf("in-zone DNAME: %v %v", res.Kind, res.Answer)
+	}
+	if res := z.Lookup("nope.dn.example.org.", dns.TypeA); res.Kind != NXDomain || len(res.Answer) != 2 {
+		t.Errorf("DNAME to a missing name: %v %v", res.Kind, res.Answer)
+	}
+	if res := z.Lookup("a.out.example.org.", dns.TypeA); res.Kind != Answer || res.Chase != "a.example.net." {
+		t.Errorf("DNAME out of the zone: %+v", res)
+	}
+	if res := z.Lookup("dn.example.org.", dns.TypeA); res.Kind != NoData {
+		t.Errorf("the DNAME owner itself: %v", res.Kind)
+	}
+	long := strings.Repeat("d", 63) + "." + strings.Repeat("e", 20) + ".long.example.org."
+	if res := z.Lookup(long, dns.TypeA); res.Kind != YXDomain {
+		t.Errorf("substitution over 255 octets: %v", res.Kind)
+	}
+}
