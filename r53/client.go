@@ -62,7 +62,11 @@ type ClientOptions struct {
 	// MaxAttempts per call, retries included (Throttling and
 	// PriorRequestNotComplete back off and retry); default 8.
 	MaxAttempts int
-	MaxBackoff  time.Duration // default 20s
+	// MaxBackoff caps the wait between attempts of one call (default 5s,
+	// not the SDK's 20s): the sync loop is sequential, so a long in-call
+	// wait on one throttled zone would stall every other zone; the zone
+	// itself backs off further between syncs.
+	MaxBackoff time.Duration
 	// AWSConfig, when set, is used instead of config.LoadDefaultConfig
 	// (tests pass static credentials).
 	AWSConfig *aws.Config
@@ -121,7 +125,7 @@ func NewClient(ctx context.Context, o ClientOptions) (*route53.Client, error) {
 		o.MaxAttempts = 8
 	}
 	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 20 * time.Second
+		o.MaxBackoff = 5 * time.Second
 	}
 	limiter, counters := o.Limiter, o.Counters
 	return route53.NewFromConfig(cfg, func(ro *route53.Options) {

@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -127,14 +126,7 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	wantID, wantName := map[string]bool{}, map[string]bool{}
-	for _, z := range s.cfg.Zones {
-		if strings.HasPrefix(bareZoneID(z), "Z") && !strings.Contains(z, ".") {
-			wantID[bareZoneID(z)] = true
-		} else {
-			wantName[zonestore.Canonical(z)] = true
-		}
-	}
+	wantID, wantName := s.configuredZones()
 	// Zones load in parallel, with the collector relaxed meanwhile: a
 	// cold start builds a lot of garbage-free data, and GC would otherwise
 	// spend more time scanning it than the load takes.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -184,15 +185,7 @@ func (s *Syncer) Trigger(id string) error {
 // discovery. A zone that disappeared from the account is dropped.
 func (s *Syncer) List(ctx context.Context) error {
 	var found []*zoneState
-	wantName := map[string]bool{}
-	wantID := map[string]bool{}
-	for _, z := range s.cfg.Zones {
-		if strings.HasPrefix(bareZoneID(z), "Z") && !strings.Contains(z, ".") {
-			wantID[bareZoneID(z)] = true
-		} else {
-			wantName[zonestore.Canonical(z)] = true
-		}
-	}
+	wantID, wantName := s.configuredZones()
 	p := route53.NewListHostedZonesPaginator(s.api, &route53.ListHostedZonesInput{})
 	for p.HasMorePages() {
 		s.calls.Add(1)
@@ -328,6 +321,19 @@ func (s *Syncer) filterTags(ctx context.Context, zones []*zoneState) ([]*zoneSta
 		}
 	}
 	return keep, nil
+}
+
+// configuredZones splits cfg.Zones into hosted zone IDs and zone names.
+func (s *Syncer) configuredZones() (ids, names map[string]bool) {
+	ids, names = map[string]bool{}, map[string]bool{}
+	for _, z := range s.cfg.Zones {
+		if strings.HasPrefix(bareZoneID(z), "Z") && !strings.Contains(z, ".") {
+			ids[bareZoneID(z)] = true
+		} else {
+			names[zonestore.Canonical(z)] = true
+		}
+	}
+	return ids, names
 }
 
 func (s *Syncer) wanted(id, name string, private bool, wantID, wantName map[string]bool) bool {
@@ -559,7 +565,7 @@ func (s *Syncer) PollHealth(ctx context.Context) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	next := maps(*s.health.Load())
+	next := maps.Clone(*s.health.Load())
 	var errs []error
 	for _, id := range ids {
 		s.calls.Add(1)
@@ -584,14 +590,6 @@ func (s *Syncer) PollHealth(ctx context.Context) error {
 	}
 	s.health.Store(&next)
 	return errors.Join(errs...)
-}
-
-func maps(m map[string]bool) map[string]bool {
-	out := make(map[string]bool, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // Run keeps the zones fresh until ctx ends: every zone once at start, then

@@ -73,7 +73,6 @@ func remoteIP(w dns.ResponseWriter) netip.Addr {
 // client is what the handler knows about the sender of one query.
 type client struct {
 	addr    netip.Addr
-	udp     bool
 	view    string
 	viewIdx int // for metrics: 0 is the default view
 	recurse bool
@@ -82,16 +81,7 @@ type client struct {
 }
 
 func (s *Server) client(w dns.ResponseWriter) client {
-	var c client
-	switch a := w.RemoteAddr().(type) {
-	case *net.UDPAddr:
-		c.addr, _ = netip.AddrFromSlice(a.IP)
-		c.udp = true
-	case *net.TCPAddr:
-		c.addr, _ = netip.AddrFromSlice(a.IP)
-	}
-	c.addr = c.addr.Unmap()
-	c.pol = s.pol.Load()
+	c := client{addr: remoteIP(w), pol: s.pol.Load()}
 	c.view, c.viewIdx = c.pol.viewOf(c.addr)
 	c.recurse = c.pol.fwd != nil && contains(c.pol.recurse, c.addr)
 	return c

@@ -34,18 +34,33 @@ app IN CNAME db.onprem.example.
 www IN A   192.0.2.80
 `
 
+// onpremSetup starts Knot serving onpremZone (the on-prem resolver) and
+// hybridns serving corpZone from a zone directory, forwarding
+// onprem.example to Knot, with more flags from args(knot's address).
+func onpremSetup(t *testing.T, args func(knot string) []string) (knot, hyb *refserver.Server) {
+	t.Helper()
+	bin := refserver.BuildHybridns(t)
+	dir := t.TempDir()
+	onpremFile := filepath.Join(dir, "onprem.example.zone")
+	os.WriteFile(onpremFile, []byte(onpremZone), 0o644)
+	knot = refserver.StartKnot(t, []refserver.Zone{{Origin: "onprem.example.", File: onpremFile}})
+	zones := filepath.Join(dir, "zones")
+	os.Mkdir(zones, 0o755)
+	corpFile := filepath.Join(zones, "corp.example.zone")
+	os.WriteFile(corpFile, []byte(corpZone), 0o644)
+	hyb = refserver.StartHybridnsArgs(t, bin, []refserver.Zone{{Origin: "corp.example.", File: corpFile}},
+		append([]string{"--zone-dir", zones, "--forward", "onprem.example=" + knot.Addr}, args(knot.Addr)...)...)
+	return knot, hyb
+}
+
+// askRD sends an EDNS query over UDP with RD as given.
 func askRD(t *testing.T, addr, name string, qtype uint16, rd bool) *dns.Msg {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.RecursionDesired = rd
 	m.SetEdns0(1232, false)
-	c := &dns.Client{Net: "udp", Timeout: 3 * time.Second}
-	r, _, err := c.Exchange(m, addr)
-	if err != nil {
-		t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
-	}
-	return r
+	return exchangeMsg(t, &dns.Client{Net: "udp", Timeout: 3 * time.Second}, addr, m)
 }
 
 // TestForwardingEndToEnd runs hybridns in front of a real Knot instance as
@@ -53,18 +68,7 @@ func askRD(t *testing.T, addr, name string, qtype uint16, rd bool) *dns.Msg {
 // TTLs, a CNAME chased from a served zone through the forwarder, negative
 // answers, cache-only answers for RD=0, and serve-stale once Knot is gone.
 func TestForwardingEndToEnd(t *testing.T) {
-	bin := refserver.BuildHybridns(t)
-	dir := t.TempDir()
-	onpremFile := filepath.Join(dir, "onprem.example.zone")
-	os.WriteFile(onpremFile, []byte(onpremZone), 0o644)
-	knot := refserver.StartKnot(t, []refserver.Zone{{Origin: "onprem.example.", File: onpremFile}})
-
-	zones := filepath.Join(dir, "zones")
-	os.Mkdir(zones, 0o755)
-	corpFile := filepath.Join(zones, "corp.example.zone")
-	os.WriteFile(corpFile, []byte(corpZone), 0o644)
-	hyb := refserver.StartHybridnsArgs(t, bin, []refserver.Zone{{Origin: "corp.example.", File: corpFile}},
-		"--zone-dir", zones, "--forward", "onprem.example="+knot.Addr, "--allow-recursion", "127.0.0.0/8")
+	knot, hyb := onpremSetup(t, func(knot string) []string { return []string{"--allow-recursion", "127.0.0.0/8"} })
 
 	t.Run("conditional forward", func(t *testing.T) {
 		r := askRD(t, hyb.Addr, "db.onprem.example.", dns.TypeA, true)
@@ -129,17 +133,9 @@ func TestForwardingEndToEnd(t *testing.T) {
 // TestRecursionRefusedOutsideACL: a client outside allow_recursion gets
 // REFUSED for forwarded names and still gets authoritative answers.
 func TestRecursionRefusedOutsideACL(t *testing.T) {
-	bin := refserver.BuildHybridns(t)
-	dir := t.TempDir()
-	onpremFile := filepath.Join(dir, "onprem.example.zone")
-	os.WriteFile(onpremFile, []byte(onpremZone), 0o644)
-	knot := refserver.StartKnot(t, []refserver.Zone{{Origin: "onprem.example.", File: onpremFile}})
-	zones := filepath.Join(dir, "zones")
-	os.Mkdir(zones, 0o755)
-	corpFile := filepath.Join(zones, "corp.example.zone")
-	os.WriteFile(corpFile, []byte(corpZone), 0o644)
-	hyb := refserver.StartHybridnsArgs(t, bin, []refserver.Zone{{Origin: "corp.example.", File: corpFile}},
-		"--zone-dir", zones, "--forward", "onprem.example="+knot.Addr, "--forward-default", knot.Addr, "--allow-recursion", "10.0.0.0/8")
+	_, hyb := onpremSetup(t, func(knot string) []string {
+		return []string{"--forward-default", knot, "--allow-recursion", "10.0.0.0/8"}
+	})
 	for _, name := range []string{"db.onprem.example.", "www.example.net."} {
 		r := askRD(t, hyb.Addr, name, dns.TypeA, true)
 		if r.Rcode != dns.RcodeRefused || r.RecursionAvailable {

@@ -46,11 +46,7 @@ func askFrom(t *testing.T, src, addr, name string, qtype uint16) *dns.Msg {
 	m.SetQuestion(name, qtype)
 	m.RecursionDesired = false
 	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second, Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(src)}}}
-	r, _, err := c.Exchange(m, addr)
-	if err != nil {
-		t.Fatalf("%s from %s: %v", name, src, err)
-	}
-	return r
+	return exchangeMsg(t, c, addr, m)
 }
 
 func httpStatus(t *testing.T, method, url string) (int, string) {

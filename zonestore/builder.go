@@ -177,7 +177,6 @@ func (b *Builder) Build() (*Zone, error) {
 	neg := dns.Copy(soa).(*dns.SOA)
 	neg.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
 	z.negSOA = []dns.RR{neg}
-	z.apexNS = apex.get(dns.TypeNS).rrs
 
 	// Empty non-terminals: every ancestor of a name, up to the origin,
 	// exists. Collect first, the map must not grow while ranged over.

@@ -65,7 +65,6 @@ type Zone struct {
 	soa     *dns.SOA
 	negSOA  []dns.RR // SOA with TTL = min(SOA TTL, MINIMUM), RFC 2308 §3
 	negWire *blob
-	apexNS  []dns.RR
 	nodes   map[string]*node
 	records int
 	source  string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hybridns/zonestore"
 	"io"
 	"net/netip"
 	"os"
@@ -254,7 +255,7 @@ func (c *Config) validate() error {
 		default:
 			errs = append(errs, fmt.Errorf("%s: forward %s: unknown policy %q (random, round_robin, sequential)", c.where(r.line), r.Zone, r.Policy))
 		}
-		key := strings.ToLower(strings.TrimSuffix(r.Zone, ".")) + "."
+		key := zonestore.Canonical(r.Zone)
 		if seen[key] {
 			errs = append(errs, fmt.Errorf("%s: forward %s: zone given twice", c.where(r.line), r.Zone))
 		}

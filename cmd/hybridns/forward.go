@@ -2,10 +2,10 @@ package main
 
 import (
 	"log/slog"
-	"strings"
 
 	"hybridns/forwarder"
 	"hybridns/server"
+	"hybridns/zonestore"
 )
 
 // forwarderCloser is the forwarder as cmd wires it.
@@ -26,7 +26,7 @@ func buildForwarder(cfg *Config, log *slog.Logger) (forwarderCloser, error) {
 	var rules []forwarder.Rule
 	seen := map[string]bool{}
 	add := func(r forwarder.Rule) {
-		key := strings.ToLower(strings.TrimSuffix(r.Suffix, ".")) + "."
+		key := zonestore.Canonical(r.Suffix)
 		if seen[key] {
 			return
 		}

@@ -3,14 +3,10 @@ package r53fake
 import (
 	"encoding/xml"
 	"sort"
-	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 )
-
-// xmlns is the namespace on every response root (ROUTE53.md §1).
-const xmlns = "https://route53.amazonaws.com/doc/2013-04-01/"
 
 // ---- record sets ----
 
@@ -500,5 +496,3 @@ type xErrorResponse struct {
 	} `xml:"Error"`
 	RequestId string `xml:"RequestId"`
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
