@@ -34,6 +34,9 @@ type snapshotMeta struct {
 	VPCs    []string  `json:"vpcs,omitempty"`
 	Synced  time.Time `json:"synced"`
 	Sets    int       `json:"record_sets"`
+	// Serial is the SOA serial of the version the file holds, so a
+	// restart never serves an older serial than before (RFC 1982).
+	Serial uint32 `json:"serial,omitempty"`
 }
 
 // writeSnapshot replaces a zone's snapshot atomically: write a temporary
@@ -139,6 +142,7 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		skipped int
 		checks  []string
 		hash    [32]byte
+		rsets   []types.ResourceRecordSet
 		err     error
 	}
 	work := make(chan string)
@@ -154,7 +158,11 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 				r.meta, sets, r.err = readSnapshot(path)
 				if r.err == nil && s.wanted(r.meta.ID, r.meta.Name, r.meta.Private, wantID, wantName) {
 					var skipped []Skipped
-					r.zone, skipped, r.err = BuildZone(r.meta.Name, r.meta.ID, sets)
+					if r.meta.Serial == 0 {
+						r.meta.Serial = NextSerial(0, time.Now())
+					}
+					r.rsets = sets
+					r.zone, skipped, r.err = BuildZone(r.meta.Name, r.meta.ID, withSerial(sets, r.meta.Serial))
 					r.skipped, r.sets, r.checks, r.hash = len(skipped), len(sets), healthChecks(sets), hashSets(sets)
 				}
 				results <- r
@@ -180,8 +188,9 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 			continue // not a zone this config mirrors
 		}
 		meta, z := r.meta, r.zone
-		st := &zoneState{id: meta.ID, name: meta.Name, private: meta.Private, vpcs: meta.VPCs,
-			hash: r.hash, records: z.Records(), sets: r.sets, ready: true, lastSync: meta.Synced, checks: r.checks, built: z}
+		st := newZoneState(meta.ID, meta.Name, meta.Private)
+		st.vpcs, st.hash, st.records, st.sets, st.ready, st.lastSync, st.checks, st.built = meta.VPCs, r.hash, z.Records(), r.sets, true, meta.Synced, r.checks, z
+		st.rsets, st.serial = r.rsets, meta.Serial
 		s.mu.Lock()
 		st.views = s.viewsOf(st)
 		s.zones[st.id] = st

@@ -50,7 +50,10 @@ type Config struct {
 	// RetryBase is the first backoff after a failed sync, doubling per
 	// failure up to Interval (default 30s).
 	RetryBase time.Duration
-	Logger    *slog.Logger
+	// ChangePoll is how often accepted changes are polled until INSYNC
+	// (default 10s; every poll is an API call from the shared budget).
+	ChangePoll time.Duration
+	Logger     *slog.Logger
 }
 
 // Syncer keeps the store's Route 53 zones in line with Route 53.
@@ -70,6 +73,9 @@ type Syncer struct {
 	calls     atomic.Uint64 // API calls made (pages, not retries)
 	failures  atomic.Uint64
 	skippedRS atomic.Uint64
+
+	writeStats WriteStats
+	pending    []PendingChange // accepted changes not yet INSYNC, under mu
 }
 
 // zoneState is what the syncer knows of one hosted zone.
@@ -88,6 +94,20 @@ type zoneState struct {
 	ready    bool // data published (from a sync or a snapshot)
 	checks   []string
 	built    *zonestore.Zone // what is published, to move between views
+	// rsets are the record sets last published, exactly as Route 53 holds
+	// them: what the write path computes its changes from. Never modified
+	// in place (a write makes a new slice).
+	rsets  []types.ResourceRecordSet
+	serial uint32 // the serial of the published version
+	// gen counts accepted writes: a sync whose fetch began before one must
+	// not publish what it fetched.
+	gen uint64
+	// slot serializes writes and the publishing half of a sync.
+	slot chan struct{}
+}
+
+func newZoneState(id, name string, private bool) *zoneState {
+	return &zoneState{id: id, name: name, private: private, slot: make(chan struct{}, 1)}
 }
 
 // ZoneReport is the outcome of syncing one zone.
@@ -121,6 +141,9 @@ func NewSyncer(api API, store *zonestore.Store, cfg Config) (*Syncer, error) {
 	}
 	if cfg.RetryBase <= 0 {
 		cfg.RetryBase = 30 * time.Second
+	}
+	if cfg.ChangePoll <= 0 {
+		cfg.ChangePoll = 10 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -205,7 +228,7 @@ func (s *Syncer) List(ctx context.Context) error {
 			if !s.wanted(id, name, private, wantID, wantName) {
 				continue
 			}
-			found = append(found, &zoneState{id: id, name: name, private: private})
+			found = append(found, newZoneState(id, name, private))
 		}
 	}
 	if len(s.cfg.Tags) > 0 {
@@ -398,8 +421,10 @@ func (s *Syncer) SyncZone(ctx context.Context, id string) (rep ZoneReport) {
 	start := time.Now()
 	s.mu.Lock()
 	z := s.zones[id]
+	var gen uint64
 	if z != nil {
 		rep = ZoneReport{ID: z.id, Name: z.name, Private: z.private}
+		gen = z.gen
 	}
 	s.mu.Unlock()
 	if z == nil {
@@ -424,24 +449,34 @@ func (s *Syncer) SyncZone(ctx context.Context, id string) (rep ZoneReport) {
 		rep.Err = err
 		return rep
 	}
+	if err := z.acquire(ctx); err != nil {
+		rep.Err = fmt.Errorf("sync %s (%s): waiting for a write: %w", z.name, z.id, err)
+		return rep
+	}
+	defer z.release()
 	h := hashSets(sets)
 	s.mu.Lock()
 	unchanged := z.ready && h == z.hash
-	s.mu.Unlock()
-	if unchanged {
-		s.mu.Lock()
+	stale := z.gen != gen
+	if unchanged || stale {
 		z.lastSync, z.failures, z.lastErr = time.Now(), 0, nil
 		rep.Records = z.records
-		s.mu.Unlock()
+	}
+	s.mu.Unlock()
+	if stale && !unchanged {
+		// A write was accepted while we fetched: what we have may predate
+		// it. Keep the written version and look again soon.
+		select {
+		case s.trigger <- z.id:
+		default:
+		}
 		return rep
 	}
-	built, skipped, err := BuildZone(z.name, z.id, sets)
-	rep.Skipped = skipped
-	for _, sk := range skipped {
-		s.skippedRS.Add(1)
-		s.log.Warn("record set not mirrored", slog.String("zone", z.name), slog.String("zone_id", z.id),
-			slog.String("name", sk.Name), slog.String("type", sk.Type), slog.String("set_id", sk.SetID), slog.Any("err", sk.Err))
+	if unchanged {
+		return rep
 	}
+	serial, skipped, err := s.publish(z, sets, false)
+	rep.Skipped = skipped
 	if err != nil {
 		s.mu.Lock()
 		z.failures++
@@ -453,20 +488,10 @@ func (s *Syncer) SyncZone(ctx context.Context, id string) (rep ZoneReport) {
 		return rep
 	}
 	s.mu.Lock()
-	for _, v := range z.views {
-		s.store.PutZone(v, built)
-	}
-	z.hash, z.records, z.sets, z.ready, z.built = h, built.Records(), len(sets), true, built
-	z.lastSync, z.failures, z.lastErr = time.Now(), 0, nil
-	z.checks = healthChecks(sets)
-	meta := snapshotMeta{ID: z.id, Name: z.name, Private: z.private, VPCs: z.vpcs, Synced: z.lastSync}
+	rep.Records, rep.Changed = z.records, true
 	s.mu.Unlock()
-	rep.Records, rep.Changed = built.Records(), true
-	if err := s.writeSnapshot(meta, sets); err != nil {
-		s.log.Error("snapshot not written", slog.String("zone", z.name), slog.Any("err", err))
-	}
 	s.log.Info("zone synced", slog.String("zone", z.name), slog.String("zone_id", z.id), slog.Int("record_sets", len(sets)),
-		slog.Int("records", built.Records()), slog.Int("skipped", len(skipped)), slog.Int("calls", calls), slog.Duration("took", time.Since(start)))
+		slog.Int("records", rep.Records), slog.Int("calls", calls), slog.Uint64("serial", uint64(serial)), slog.Duration("took", time.Since(start)))
 	return rep
 }
 
@@ -489,11 +514,29 @@ func (s *Syncer) fetch(ctx context.Context, z *zoneState) ([]types.ResourceRecor
 	return sets, calls, nil
 }
 
+// hashSets fingerprints a zone's record sets independently of their order
+// and of the order of values in a set, so data we patched after a write
+// and the same data listed by Route 53 compare equal.
 func hashSets(sets []types.ResourceRecordSet) [32]byte {
-	h := sha256.New()
-	enc := json.NewEncoder(h)
+	lines := make([]string, 0, len(sets))
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
 	for _, rs := range sets {
+		if len(rs.ResourceRecords) > 1 {
+			rs.ResourceRecords = slices.Clone(rs.ResourceRecords)
+			slices.SortFunc(rs.ResourceRecords, func(a, b types.ResourceRecord) int { return strings.Compare(aws.ToString(a.Value), aws.ToString(b.Value)) })
+		}
+		if n, err := UnescapeName(aws.ToString(rs.Name)); err == nil {
+			rs.Name = aws.String(n)
+		}
+		buf.Reset()
 		enc.Encode(rs)
+		lines = append(lines, buf.String())
+	}
+	slices.Sort(lines)
+	h := sha256.New()
+	for _, l := range lines {
+		h.Write([]byte(l))
 	}
 	var out [32]byte
 	h.Sum(out[:0])
@@ -597,6 +640,7 @@ func (s *Syncer) PollHealth(ctx context.Context) error {
 // retried with backoff; health checks are polled every HealthInterval;
 // discovery re-runs every Interval. It returns when ctx is done.
 func (s *Syncer) Run(ctx context.Context) error {
+	go s.TrackChanges(ctx)
 	for {
 		if err := s.List(ctx); err != nil {
 			if ctx.Err() != nil {

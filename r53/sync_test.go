@@ -153,7 +153,10 @@ func TestSyncMirrorsEveryKind(t *testing.T) {
 			t.Errorf("%s %s = %q, want %q", tc.name, dns.TypeToString[tc.qtype], got, tc.want)
 		}
 	}
-	if _, got := answer(t, store, zonestore.DefaultView, "example.com", dns.TypeSOA, nil); !strings.HasPrefix(got, "SOA ns-") || !strings.HasSuffix(got, " awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400") {
+	// Route 53's serial is always 1; ours moves (the Unix time of the
+	// first version, then later), so secondaries see changes.
+	if _, got := answer(t, store, zonestore.DefaultView, "example.com", dns.TypeSOA, nil); !strings.HasPrefix(got, "SOA ns-") || !strings.HasSuffix(got, " 7200 900 1209600 86400") ||
+		strings.Contains(got, " awsdns-hostmaster.amazon.com. 1 ") {
 		t.Errorf("SOA = %q", got)
 	}
 	// The alias answer carries the target's TTL.
@@ -245,6 +248,9 @@ func TestLargeZoneMirroredExactly(t *testing.T) {
 		res := z.Lookup(conv.Name, conv.Type)
 		if res.Kind != zonestore.Answer || len(res.Answer) != len(conv.RRs) {
 			t.Fatalf("%s %s: %v %v", conv.Name, rs.Type, res.Kind, res.Answer)
+		}
+		if conv.Type == dns.TypeSOA {
+			conv.RRs[0].(*dns.SOA).Serial = z.Serial() // ours moves; Route 53's is 1
 		}
 		for i, rr := range res.Answer {
 			if rr.String() != conv.RRs[i].String() {
