@@ -524,7 +524,9 @@ func hashSets(sets []types.ResourceRecordSet) [32]byte {
 	for _, rs := range sets {
 		if len(rs.ResourceRecords) > 1 {
 			rs.ResourceRecords = slices.Clone(rs.ResourceRecords)
-			slices.SortFunc(rs.ResourceRecords, func(a, b types.ResourceRecord) int { return strings.Compare(aws.ToString(a.Value), aws.ToString(b.Value)) })
+			slices.SortFunc(rs.ResourceRecords, func(a, b types.ResourceRecord) int {
+				return strings.Compare(aws.ToString(a.Value), aws.ToString(b.Value))
+			})
 		}
 		if n, err := UnescapeName(aws.ToString(rs.Name)); err == nil {
 			rs.Name = aws.String(n)

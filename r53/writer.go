@@ -541,4 +541,3 @@ var r53Types = func() map[uint16]types.RRType {
 	}
 	return m
 }()
-

@@ -19,10 +19,27 @@ const maxCrossChase = 8
 
 // ServeDNS implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	if r.Opcode == dns.OpcodeUpdate {
+		s.serveUpdate(w, r)
+		return
+	}
 	start := time.Now()
 	s.stats.Queries.Add(1)
-	m, c := s.answer(w, r)
+	var m *dns.Msg
+	var c client
+	key, terr := s.tsigVerdict(w, r)
+	if terr != dns.RcodeSuccess {
+		m, c = s.replyTo(r), client{path: pathError}
+		m.Rcode = dns.RcodeNotAuth
+	} else {
+		m, c = s.answer(w, r)
+	}
 	s.scrub(w, r, m)
+	if r.IsTsig() != nil {
+		// RFC 8945: a signed request gets a signed answer (or the TSIG
+		// error, unsigned for BADKEY and BADSIG).
+		signReply(m, r, key, terr)
+	}
 	if s.rrl != nil {
 		if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
 			switch s.rrl.Check(remoteIP(w), RRLKindOf(m.Rcode), start) {
@@ -112,13 +129,7 @@ func contains(ps []netip.Prefix, addr netip.Addr) bool {
 // answer builds the reply to r, or returns nil to send nothing.
 func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, client) {
 	c := client{path: pathError}
-	m := new(dns.Msg)
-	m.Id = r.Id
-	m.Response = true
-	m.Opcode = r.Opcode
-	m.RecursionDesired = r.RecursionDesired
-	m.CheckingDisabled = r.CheckingDisabled
-	m.Question = r.Question // the client's case, echoed (RFC 1035 §7.3 / 0x20)
+	m := s.replyTo(r)
 
 	// EDNS (RFC 6891): one OPT at most, version 0 only.
 	var opt *dns.OPT
@@ -178,6 +189,19 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, client) {
 	c.path = pathForwarded
 	s.forward(m, r, c)
 	return m, c
+}
+
+// replyTo starts the reply to r: its ID, opcode, RD/CD and question (the
+// client's case, echoed: RFC 1035 §7.3 / 0x20), and an OPT when r had one.
+func (s *Server) replyTo(r *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.Id = r.Id
+	m.Response = true
+	m.Opcode = r.Opcode
+	m.RecursionDesired = r.RecursionDesired
+	m.CheckingDisabled = r.CheckingDisabled
+	m.Question = r.Question
+	return m
 }
 
 // zoneFor returns the zone that answers qname, or nil when a forwarding rule

@@ -137,7 +137,9 @@ var (
 		[]string{"path"}, nil)
 	descCounter = prometheus.NewDesc("hybridns_server_events_total", "Server events: truncated replies, write errors, forwarding loops, rate-limited replies, …",
 		[]string{"event"}, nil)
-	descUDP = prometheus.NewDesc("hybridns_udp_batch_datagrams_total", "Datagrams read by recvmmsg, and the calls that read them (their ratio is the batching achieved).",
+	descUpdates = prometheus.NewDesc("hybridns_updates_total", "DNS UPDATE (RFC 2136) replies by response code.", []string{"rcode"}, nil)
+	descTSIG    = prometheus.NewDesc("hybridns_tsig_errors_total", "Signed requests refused, by TSIG error (RFC 8945).", []string{"error"}, nil)
+	descUDP     = prometheus.NewDesc("hybridns_udp_batch_datagrams_total", "Datagrams read by recvmmsg, and the calls that read them (their ratio is the batching achieved).",
 		[]string{"what"}, nil)
 )
 
@@ -146,6 +148,8 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descLatency
 	ch <- descCounter
 	ch <- descUDP
+	ch <- descUpdates
+	ch <- descTSIG
 }
 
 func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
@@ -200,6 +204,14 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	} {
 		ch <- prometheus.MustNewConstMetric(descCounter, prometheus.CounterValue, float64(v), name)
 	}
+	for rc := range s.updates.byRcode {
+		if n := s.updates.byRcode[rc].Load(); n > 0 {
+			ch <- prometheus.MustNewConstMetric(descUpdates, prometheus.CounterValue, float64(n), rcodeName(rc))
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descTSIG, prometheus.CounterValue, float64(st.TSIGBadKey.Load()), "BADKEY")
+	ch <- prometheus.MustNewConstMetric(descTSIG, prometheus.CounterValue, float64(st.TSIGBadSig.Load()), "BADSIG")
+	ch <- prometheus.MustNewConstMetric(descTSIG, prometheus.CounterValue, float64(st.TSIGBadTime.Load()), "BADTIME")
 	ch <- prometheus.MustNewConstMetric(descUDP, prometheus.CounterValue, float64(st.UDPDatagrams.Load()), "datagrams")
 	ch <- prometheus.MustNewConstMetric(descUDP, prometheus.CounterValue, float64(st.UDPBatches.Load()), "calls")
 }

@@ -72,7 +72,18 @@ type Config struct {
 	// Routing tells routing policies (Route 53 weighted, failover,
 	// geolocation, …) about health and locations; Addr is set per query.
 	Routing zonestore.Client
-	Logger  *slog.Logger
+	// TSIGKeys are the shared secrets requests may be signed with; a
+	// signed request with any other key gets NOTAUTH/BADKEY.
+	TSIGKeys []TSIGKey
+	// UpdatePolicy holds each zone's update-policy rules (canonical zone
+	// name → rules); a zone without an entry takes no updates.
+	UpdatePolicy map[string][]UpdateRule
+	// Updater changes zones at their source; nil: every UPDATE is REFUSED.
+	Updater Updater
+	// UpdateTimeout bounds one UPDATE, Route 53 retries included
+	// (default 30s).
+	UpdateTimeout time.Duration
+	Logger        *slog.Logger
 }
 
 // DefaultRecursionClients are loopback, RFC 1918, RFC 6598 shared space and
@@ -105,6 +116,7 @@ type Server struct {
 	rrl      *RRL // nil: no rate limiting
 	pol      atomic.Pointer[policy]
 	polMu    sync.Mutex // serializes Reconfigure
+	updates  updateStats
 }
 
 // Policy is the part of the configuration that can change while serving
@@ -115,6 +127,8 @@ type Policy struct {
 	AllowRecursion []netip.Prefix // nil: DefaultRecursionClients
 	Views          []View
 	Routing        zonestore.Client
+	TSIGKeys       []TSIGKey
+	UpdatePolicy   map[string][]UpdateRule
 }
 
 // policy is a Policy as the handler reads it, swapped atomically so a
@@ -126,6 +140,9 @@ type policy struct {
 	views   []View
 	viewIdx []int // metrics index of each view
 	routing zonestore.Client
+	keys    keyring
+	// updatePolicy: canonical zone → rules
+	updatePolicy map[string][]UpdateRule
 }
 
 // Reconfigure puts a new policy in force for the queries that start after
@@ -138,7 +155,14 @@ func (s *Server) Reconfigure(p Policy) error {
 	}
 	s.polMu.Lock()
 	defer s.polMu.Unlock()
-	np := &policy{fwd: p.Forwarder, recurse: p.AllowRecursion, views: p.Views, routing: p.Routing}
+	np := &policy{fwd: p.Forwarder, recurse: p.AllowRecursion, views: p.Views, routing: p.Routing,
+		keys: keyring{}, updatePolicy: map[string][]UpdateRule{}}
+	for _, k := range p.TSIGKeys {
+		np.keys[k.Name] = k
+	}
+	for zone, rules := range p.UpdatePolicy {
+		np.updatePolicy[dns.CanonicalName(zone)] = rules
+	}
 	if np.recurse == nil {
 		np.recurse = DefaultRecursionClients
 	}
@@ -159,6 +183,8 @@ type Stats struct {
 	// returned: their ratio is the batching the load achieves.
 	UDPBatches, UDPDatagrams, FastPath  atomic.Uint64
 	RRLLimited, RRLSlipped, TCPRejected atomic.Uint64
+	// TSIG failures by RFC 8945 error.
+	TSIGBadKey, TSIGBadSig, TSIGBadTime atomic.Uint64
 	SlowDropped                         atomic.Uint64 // datagrams dropped: too many full-handler goroutines
 }
 
@@ -188,6 +214,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.QueryTimeout == 0 {
 		cfg.QueryTimeout = 5 * time.Second
 	}
+	if cfg.UpdateTimeout == 0 {
+		cfg.UpdateTimeout = 30 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -198,7 +227,8 @@ func New(cfg Config) (*Server, error) {
 		metrics: newQueryMetrics(),
 		rrl:     NewRRL(cfg.RRL),
 	}
-	if err := s.Reconfigure(Policy{Forwarder: cfg.Forwarder, AllowRecursion: cfg.AllowRecursion, Views: cfg.Views, Routing: cfg.Routing}); err != nil {
+	if err := s.Reconfigure(Policy{Forwarder: cfg.Forwarder, AllowRecursion: cfg.AllowRecursion, Views: cfg.Views, Routing: cfg.Routing,
+		TSIGKeys: cfg.TSIGKeys, UpdatePolicy: cfg.UpdatePolicy}); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -277,6 +307,7 @@ func (s *Server) newDNSServer(srv *dns.Server) *dns.Server {
 	srv.IdleTimeout = func() time.Duration { return idle }
 	srv.MaxTCPQueries = -1 // RFC 7766: keep serving a connection while it is used
 	srv.MsgAcceptFunc = acceptQuery
+	srv.TsigProvider = tsigProvider{s}
 	return srv
 }
 
@@ -353,7 +384,16 @@ func acceptQuery(dh dns.Header) dns.MsgAcceptAction {
 	if dh.Bits&qrBit != 0 {
 		return dns.MsgIgnore
 	}
-	if opcode := int(dh.Bits>>11) & 0xF; opcode != dns.OpcodeQuery {
+	switch opcode := int(dh.Bits>>11) & 0xF; opcode {
+	case dns.OpcodeQuery:
+	case dns.OpcodeUpdate:
+		// RFC 2136 §3.1.1: exactly one zone; prerequisites, updates and
+		// additional records (TSIG) in any number.
+		if dh.Qdcount != 1 {
+			return dns.MsgReject
+		}
+		return dns.MsgAccept
+	default:
 		return dns.MsgRejectNotImplemented
 	}
 	if dh.Qdcount != 1 || dh.Ancount > 0 || dh.Nscount > 0 || dh.Arcount > 2 {

@@ -128,18 +128,32 @@ func (l *udpListener) serveSlow(pkt []byte, addr *net.UDPAddr) {
 		reject(dns.RcodeFormatError)
 		return
 	}
+	if t := req.IsTsig(); t != nil {
+		// What miekg's server does for TCP: verify over the raw bytes.
+		w.tsigStatus = dns.TsigVerifyWithProvider(pkt, tsigProvider{l.s}, "", false)
+		w.requestMAC = t.MAC
+	}
 	l.s.ServeDNS(w, req)
 }
 
 // udpWriter is the dns.ResponseWriter of one slow-path datagram.
 type udpWriter struct {
-	l    *udpListener
-	addr *net.UDPAddr
+	l          *udpListener
+	addr       *net.UDPAddr
+	tsigStatus error
+	requestMAC string
 }
 
 func (w *udpWriter) LocalAddr() net.Addr  { return w.l.conn.LocalAddr() }
 func (w *udpWriter) RemoteAddr() net.Addr { return w.addr }
 func (w *udpWriter) WriteMsg(m *dns.Msg) error {
+	if m.IsTsig() != nil {
+		b, _, err := dns.TsigGenerateWithProvider(m, tsigProvider{w.l.s}, w.requestMAC, false)
+		if err != nil {
+			return err
+		}
+		return w.l.sendSlow(b, w.addr)
+	}
 	b, err := m.Pack()
 	if err != nil {
 		return err
@@ -153,7 +167,7 @@ func (w *udpWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 func (w *udpWriter) Close() error        { return nil }
-func (w *udpWriter) TsigStatus() error   { return nil }
+func (w *udpWriter) TsigStatus() error   { return w.tsigStatus }
 func (w *udpWriter) TsigTimersOnly(bool) {}
 func (w *udpWriter) Hijack()             {}
 

@@ -39,6 +39,13 @@ type Config struct {
 	// HTTPControl lists the networks allowed to POST /reload and /sync
 	// (default loopback).
 	HTTPControl []string `yaml:"http_control_from"`
+	// TSIG keys (RFC 8945) inline and from BIND key files.
+	TSIGKeys     []TSIGKeyConfig `yaml:"tsig_keys"`
+	TSIGKeyFiles []string        `yaml:"tsig_key_files"`
+	// UpdatePolicy: zone → BIND update-policy rules; no entry, no updates.
+	UpdatePolicy map[string][]string `yaml:"update_policy"`
+	// UpdateTimeout bounds one UPDATE, Route 53 retries included.
+	UpdateTimeout time.Duration `yaml:"update_timeout"`
 
 	file string // where it was read from, for messages
 }
@@ -317,6 +324,13 @@ func (c *Config) validate() error {
 				}
 			}
 		}
+	}
+	_, kerrs := c.tsigKeys()
+	errs = append(errs, kerrs...)
+	_, perrs := c.updatePolicies()
+	errs = append(errs, perrs...)
+	if c.UpdateTimeout < 0 || c.UpdateTimeout > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("%s: update_timeout %v: want 0 (default 30s) to 10m", c.where(0), c.UpdateTimeout))
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "", "debug", "info", "warn", "error":

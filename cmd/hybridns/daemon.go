@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,6 +107,7 @@ func serveCmd(c *cli.Context) error {
 		scfg.QueryLog, scfg.QueryLogSample = log.With(slog.String("component", "querylog")), cfg.Log.Queries
 	}
 	scfg.RRL = rrlConfig(cfg)
+	scfg.Updater, scfg.UpdateTimeout = r53Updater{syncers: d.syncers}, cfg.UpdateTimeout
 	if d.srv, err = server.New(scfg); err != nil {
 		return err
 	}
@@ -188,6 +190,8 @@ func (d *daemon) policy(cfg *Config, fwd forwarderCloser) server.Policy {
 		p.Forwarder = fwd
 	}
 	p.AllowRecursion, _ = cfg.recursionPrefixes()
+	p.TSIGKeys, _ = cfg.tsigKeys() // validated before
+	p.UpdatePolicy, _ = cfg.updatePolicies()
 	for _, v := range cfg.Views {
 		sv := server.View{Name: v.Name}
 		for _, pfx := range v.Clients {
@@ -382,6 +386,15 @@ func (d *daemon) startHTTP(addr string) (*http.Server, error) {
 			errs = append(errs, errors.New("no Route 53 zones are mirrored"))
 		}
 		http.Error(w, errors.Join(errs...).Error(), http.StatusNotFound)
+	})
+	mux.HandleFunc("GET /changes", func(w http.ResponseWriter, r *http.Request) {
+		// Route 53 changes accepted through hybridns and not yet INSYNC.
+		pending := []r53.PendingChange{}
+		for _, s := range d.syncers {
+			pending = append(pending, s.PendingChanges()...)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"pending": pending})
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -43,6 +43,13 @@ func main() {
 				Action: exportCmd,
 			},
 			{
+				Name:      "keygen",
+				Usage:     "print a new TSIG key as a BIND key file and as a tsig_keys entry",
+				ArgsUsage: "NAME",
+				Flags:     []cli.Flag{&cli.StringFlag{Name: "algorithm", Aliases: []string{"a"}, Value: "hmac-sha256", Usage: "hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha1 or hmac-md5"}},
+				Action:    keygenCmd,
+			},
+			{
 				Name:  "version",
 				Usage: "print the version",
 				Action: func(c *cli.Context) error {

@@ -116,10 +116,14 @@ var (
 	descR53Age      = prometheus.NewDesc("hybridns_route53_sync_age_seconds", "Age of each zone's data.", []string{"zone", "zone_id"}, nil)
 	descR53Fail     = prometheus.NewDesc("hybridns_route53_zone_failures", "Consecutive failed syncs per zone.", []string{"zone", "zone_id"}, nil)
 	descR53Ready    = prometheus.NewDesc("hybridns_route53_zone_ready", "1 once a zone has data.", []string{"zone", "zone_id"}, nil)
+	descR53Changes  = prometheus.NewDesc("hybridns_route53_changes_total", "Change batches of the write path by outcome: submitted, rejected (InvalidChangeBatch), failed, insync.", []string{"status"}, nil)
+	descR53Pending  = prometheus.NewDesc("hybridns_route53_changes_pending", "Accepted changes not yet INSYNC.", nil, nil)
+	descR53Oldest   = prometheus.NewDesc("hybridns_route53_change_pending_age_seconds", "Age of the oldest accepted change not yet INSYNC (0: none).", nil, nil)
+	descR53InSync   = prometheus.NewDesc("hybridns_route53_change_insync_seconds", "Time from submission to INSYNC of accepted changes.", nil, nil)
 )
 
 func (c *r53Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descR53Calls, descR53LastSync, descR53Age, descR53Fail, descR53Ready} {
+	for _, d := range []*prometheus.Desc{descR53Calls, descR53LastSync, descR53Age, descR53Fail, descR53Ready, descR53Changes, descR53Pending, descR53Oldest, descR53InSync} {
 		ch <- d
 	}
 }
@@ -132,6 +136,23 @@ func (c *r53Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descR53Calls, prometheus.CounterValue, float64(c.api.Errors.Load()), "error")
 	}
 	now := time.Now()
+	var submitted, rejected, failed, insync, insyncMillis uint64
+	pending, oldest := 0, 0.0
+	for _, s := range c.syncers {
+		ws := s.WriteStats()
+		submitted, rejected, failed = submitted+ws.Submitted.Load(), rejected+ws.Rejected.Load(), failed+ws.Failed.Load()
+		insync, insyncMillis = insync+ws.InSync.Load(), insyncMillis+ws.InSyncMillis.Load()
+		for _, pc := range s.PendingChanges() {
+			pending++
+			oldest = max(oldest, now.Sub(pc.Submitted).Seconds())
+		}
+	}
+	for status, v := range map[string]uint64{"submitted": submitted, "rejected": rejected, "failed": failed, "insync": insync} {
+		ch <- prometheus.MustNewConstMetric(descR53Changes, prometheus.CounterValue, float64(v), status)
+	}
+	ch <- prometheus.MustNewConstMetric(descR53Pending, prometheus.GaugeValue, float64(pending))
+	ch <- prometheus.MustNewConstMetric(descR53Oldest, prometheus.GaugeValue, oldest)
+	ch <- prometheus.MustNewConstSummary(descR53InSync, insync, float64(insyncMillis)/1000, nil)
 	for _, s := range c.syncers {
 		for _, z := range s.Status() {
 			ready := 0.0
