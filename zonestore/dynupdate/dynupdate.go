@@ -145,7 +145,7 @@ func Prereqs(src Source, prereqs []dns.RR) int {
 // serial is ours to keep), the apex SOA and NS survive a delete of the whole
 // apex, and the last apex NS record is never deleted.
 func Apply(src Source, origin string, updates []dns.RR) []Change {
-	w := &work{src: src, sets: map[Key][]dns.RR{}, orig: map[Key][]dns.RR{}}
+	w := &work{src: src, sets: map[Key][]dns.RR{}, orig: map[Key][]dns.RR{}, opaque: map[Key]bool{}, written: map[Key]bool{}}
 	for _, rr := range updates {
 		h := rr.Header()
 		name := canonical(h.Name)
@@ -227,6 +227,12 @@ func Apply(src Source, origin string, updates []dns.RR) []Change {
 	var out []Change
 	for _, k := range w.order {
 		old, cur := w.orig[k], w.sets[k]
+		if w.opaque[k] && w.written[k] {
+			// A set without plain records (alias, routing policy) was
+			// written to: report it, so the source can refuse.
+			out = append(out, Change{Key: k, Old: old, New: cur})
+			continue
+		}
 		if len(old) == len(cur) && (len(old) == 0 || sameRdataSet(old, cur) && old[0].Header().Ttl == cur[0].Header().Ttl) {
 			continue
 		}
@@ -241,6 +247,8 @@ type work struct {
 	sets  map[Key][]dns.RR
 	orig  map[Key][]dns.RR
 	order []Key
+	// opaque: sets that exist without plain records; written: sets written.
+	opaque, written map[Key]bool
 	// typesAt caches the types present at a name, kept current by put.
 	typesAt map[string][]uint16
 }
@@ -249,14 +257,18 @@ func (w *work) get(k Key) []dns.RR {
 	if set, ok := w.sets[k]; ok {
 		return set
 	}
-	set, _ := w.src.RRset(k.Name, k.Type)
+	set, exists := w.src.RRset(k.Name, k.Type)
 	w.sets[k], w.orig[k] = set, set
+	if exists && set == nil {
+		w.opaque[k] = true
+	}
 	w.order = append(w.order, k)
 	return set
 }
 
 func (w *work) put(k Key, set []dns.RR) {
 	w.get(k)
+	w.written[k] = true
 	w.sets[k] = set
 	types := w.types(k.Name)
 	i := slices.Index(types, k.Type)
