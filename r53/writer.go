@@ -358,6 +358,13 @@ func recordSet(name string, t uint16, rrs []dns.RR) (types.ResourceRecordSet, er
 		if err != nil {
 			return rs, err
 		}
+		// Send only what reads back as the same record: a value the
+		// converter cannot parse is one Route 53 would reject or keep
+		// differently.
+		back, err := parseValue(name, rr.Header().Ttl, t, v)
+		if err != nil || !dns.IsDuplicate(back, rr) {
+			return rs, fmt.Errorf("value %q cannot be written to Route 53 exactly", v)
+		}
 		rs.ResourceRecords = append(rs.ResourceRecords, types.ResourceRecord{Value: aws.String(v)})
 	}
 	return rs, nil
