@@ -23,6 +23,7 @@ import (
 const (
 	ddnsSecret = "c2VjcmV0LWtleS1mb3ItZGRucy11cGRhdGVzLW9mLWh5YnJpZG5z" // hmac-sha256
 	dhcpSecret = "ZGhjcC1rZXktc2VjcmV0LWZvci10aGUtZHluLXN1YnRyZWU="
+	vpcSecret  = "dnBjLWEta2V5LXNlY3JldC1mb3ItdGhlLXByaXZhdGUtem9uZS1vZi10aGUtdnBjLWEtdmlldy0xMjM0NTY3OA=="
 )
 
 // fakeSet returns the fake's record set (name, type) as "TTL v1,v2" with
@@ -83,6 +84,7 @@ func soaSerial(t *testing.T, addr, zone string) uint32 {
 type updateEnv struct {
 	f        *r53fake.Fake
 	zone     string // hosted zone ID
+	private  string // the private zone of the same name (view vpc-a)
 	hyb      *refserver.Server
 	bin      string
 	cfg      string
@@ -113,6 +115,8 @@ func startUpdateEnv(t *testing.T) *updateEnv {
 		types.ResourceRecordSet{Name: aws.String("w.mirror.example"), Type: "A", TTL: aws.Int64(60), SetIdentifier: aws.String("a"), Weight: aws.Int64(1),
 			ResourceRecords: []types.ResourceRecord{{Value: aws.String("192.0.2.40")}}},
 	)
+	e.private = e.f.CreateZone("mirror.example", true, r53fake.VPC{ID: "vpc-a", Region: "us-east-1"})
+	seed(t, e.f, e.private, r53set("www.mirror.example", "A", 60, "10.0.0.1"))
 	e.keyFile = filepath.Join(e.dir, "dhcp.key")
 	os.WriteFile(e.keyFile, []byte("# written by tsig-keygen\nkey \"dhcp-key\" {\n\talgorithm hmac-sha256;\n\tsecret \""+dhcpSecret+"\";\n};\n"), 0o600)
 	port, _ := refserver.FreePort()
@@ -122,19 +126,24 @@ func startUpdateEnv(t *testing.T) *updateEnv {
 http_listen: %s
 lame_duck: 0s
 snapshot_dir: %s
+views:
+  - {name: vpc-a, clients: [127.0.0.2/32], vpcs: [vpc-a]}
 tsig_keys:
   - {name: ddns-key, algorithm: hmac-sha256, secret: "%s"}
+  - {name: vpc-key, algorithm: hmac-sha512, secret: "%s", view: vpc-a}
 tsig_key_files: [%s]
 update_policy:                                # per zone, BIND's rule grammar
   mirror.example.:
     - grant ddns-key zonesub ANY
     - grant dhcp-key subdomain dyn.mirror.example. A AAAA
+    - grant vpc-key zonesub A
 route53:
-  zones: [%s]
+  zones: [%s, %s]
   endpoint: %s
   interval: 1h
   rps: 5
-`, e.httpAddr, filepath.Join(e.dir, "snap"), ddnsSecret, e.keyFile, e.zone, url)), 0o644)
+  change_poll: 200ms
+`, e.httpAddr, filepath.Join(e.dir, "snap"), ddnsSecret, vpcSecret, e.keyFile, e.zone, e.private, url)), 0o644)
 	e.start(t)
 	return e
 }
@@ -410,18 +419,64 @@ func TestUpdateNsupdate(t *testing.T) {
 		}
 	})
 
-	t.Run("change tracked to INSYNC", func(t *testing.T) {
-		code, body := httpStatus(t, "GET", "http://"+e.httpAddr+"/changes")
-		if code != 200 || !strings.Contains(body, `"pending"`) {
-			t.Fatalf("GET /changes: %d %s", code, body)
+	t.Run("the view decides between the private and the public zone", func(t *testing.T) {
+		// A key bound to view vpc-a changes the private zone, from anywhere.
+		out, code := e.nsupdate(t, []string{"-y", "hmac-sha512:vpc-key:" + vpcSecret}, "update add v1.mirror.example. 60 A 10.0.0.71")
+		if code != 0 {
+			t.Fatalf("exit %d:\n%s", code, out)
 		}
+		// A client inside the view changes the private zone with any key.
+		out, code = e.nsupdate(t, ddns(), "local 127.0.0.2\nupdate add v2.mirror.example. 60 A 10.0.0.72")
+		if code != 0 {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+		for _, c := range []struct{ name, zone, other string }{{"v1.mirror.example.", e.private, e.zone}, {"v2.mirror.example.", e.private, e.zone}} {
+			if got := fakeSet(e.f, c.zone, c.name, "A"); got == "" {
+				t.Errorf("%s not in the private zone", c.name)
+			}
+			if got := fakeSet(e.f, c.other, c.name, "A"); got != "" {
+				t.Errorf("%s leaked into the public zone: %q", c.name, got)
+			}
+			if got := firstA(askFrom(t, "127.0.0.2", addr, c.name, dns.TypeA)); !strings.HasPrefix(got, "10.0.0.7") {
+				t.Errorf("%s from the view = %s", c.name, got)
+			}
+			if got := firstA(askFrom(t, "127.0.0.1", addr, c.name, dns.TypeA)); got != "NXDOMAIN" {
+				t.Errorf("%s from outside the view = %s", c.name, got)
+			}
+		}
+	})
+
+	t.Run("change tracked to INSYNC", func(t *testing.T) {
+		e.f.SetChangeDelay(time.Second)
+		defer e.f.SetChangeDelay(0)
+		start := time.Now()
+		if out, code := e.nsupdate(t, ddns(), "update add tracked.mirror.example. 60 A 192.0.2.140"); code != 0 {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+		replied := time.Since(start)
+		if got := answerSet(t, addr, "tracked.mirror.example.", dns.TypeA); got != "60 192.0.2.140" {
+			t.Fatalf("answer = %q", got)
+		}
+		t.Logf("nsupdate to a visible answer: %v", time.Since(start).Round(time.Millisecond))
+		code, body := httpStatus(t, "GET", "http://"+e.httpAddr+"/changes")
+		if code != 200 || !strings.Contains(body, `"zone":"mirror.example."`) || !strings.Contains(body, `"status":"PENDING"`) {
+			t.Fatalf("GET /changes right after the update (%v): %d %s", replied, code, body)
+		}
+		eventually(t, 10*time.Second, "the change INSYNC", func() bool {
+			_, body := httpStatus(t, "GET", "http://"+e.httpAddr+"/changes")
+			return strings.Contains(body, `"pending":[]`)
+		})
 		_, metrics := httpStatus(t, "GET", "http://"+e.httpAddr+"/metrics")
-		for _, want := range []string{`hybridns_updates_total{rcode="NOERROR"}`, `hybridns_updates_total{rcode="REFUSED"}`, `hybridns_route53_changes_total{status="submitted"}`, `hybridns_tsig_errors_total{error="BADSIG"} 1`} {
+		for _, want := range []string{`hybridns_updates_total{rcode="NOERROR"}`, `hybridns_updates_total{rcode="REFUSED"}`, `hybridns_route53_changes_total{status="submitted"}`,
+			`hybridns_tsig_errors_total{error="BADSIG"} 1`, `hybridns_route53_changes_pending 0`, `hybridns_route53_change_insync_seconds_count`} {
 			if !strings.Contains(metrics, want) {
 				t.Errorf("metrics lack %s", want)
 			}
 		}
-		for _, s := range []string{ddnsSecret, dhcpSecret} {
+		if strings.Contains(metrics, `hybridns_route53_changes_total{status="insync"} 0`) {
+			t.Error("no change counted INSYNC")
+		}
+		for _, s := range []string{ddnsSecret, dhcpSecret, vpcSecret} {
 			if strings.Contains(metrics, s) || strings.Contains(e.hyb.Log(), s) {
 				t.Error("a TSIG secret reached the metrics or the log")
 			}

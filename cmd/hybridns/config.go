@@ -99,11 +99,14 @@ type Route53Config struct {
 	RPS        float64           `yaml:"rps"`
 	Burst      int               `yaml:"burst"`
 	// Region is this instance's region, for latency records.
-	Region         string           `yaml:"region"`
-	HealthInterval time.Duration    `yaml:"health_interval"`
-	Accounts       []AccountConfig  `yaml:"accounts"`
-	Locations      []LocationConfig `yaml:"locations"`
-	CIDRLocations  []CIDRConfig     `yaml:"cidr_locations"`
+	Region         string        `yaml:"region"`
+	HealthInterval time.Duration `yaml:"health_interval"`
+	// ChangePoll is how often changes made through hybridns are polled
+	// with GetChange until INSYNC (default 10s).
+	ChangePoll    time.Duration    `yaml:"change_poll"`
+	Accounts      []AccountConfig  `yaml:"accounts"`
+	Locations     []LocationConfig `yaml:"locations"`
+	CIDRLocations []CIDRConfig     `yaml:"cidr_locations"`
 }
 
 // AccountConfig is another AWS account to mirror zones from, through a role.
@@ -301,6 +304,9 @@ func (c *Config) validate() error {
 		case "", "public", "private":
 		default:
 			errs = append(errs, fmt.Errorf("%s: route53.visibility %q: want public or private", c.where(0), c.Route53.Visibility))
+		}
+		if c.Route53.ChangePoll < 0 {
+			errs = append(errs, fmt.Errorf("%s: route53.change_poll %v: must not be negative", c.where(0), c.Route53.ChangePoll))
 		}
 		if c.Route53.RPS < 0 || c.Route53.RPS > 100 {
 			errs = append(errs, fmt.Errorf("%s: route53.rps %v: want 0 < rps ≤ 100 (the account allows 5)", c.where(0), c.Route53.RPS))

@@ -59,6 +59,7 @@ func buildSyncers(ctx context.Context, cfg *Config, store *zonestore.Store, log 
 			Views:          vpcViews,
 			SnapshotDir:    cfg.SnapshotDir,
 			HealthInterval: rc.HealthInterval,
+			ChangePoll:     rc.ChangePoll,
 			Logger:         log.With(slog.String("account", a.name)),
 		})
 		if err != nil {
