@@ -93,13 +93,15 @@ type Loader struct {
 	mu     sync.Mutex // serializes scans
 	opts   Options
 	files  map[string]*fileState
-	listed bool // the directory has been listed once
+	listed bool            // the directory has been listed once
+	dups   map[string]bool // files refused for a zone another file serves, reported
 
 	evMu      sync.Mutex
 	lastEvent time.Time // of the directory watch
 
 	kick     chan struct{} // a scan deferred a file: scan again after Quiet
 	quietFor atomic.Int64  // opts.Quiet, for Watch without taking mu
+	ready    atomic.Pointer[error]
 
 	// Reject, when set, vetoes a zone before it is published (for example a
 	// zone whose name equals a forwarding rule). It must not block.
@@ -149,9 +151,11 @@ func New(dir string, store *zonestore.Store, view string, log *slog.Logger) *Loa
 		log:   log.With(slog.String("component", "zonedir"), slog.String("dir", dir)),
 		opts:  Options{}.withDefaults(),
 		files: map[string]*fileState{},
+		dups:  map[string]bool{},
 		kick:  make(chan struct{}, 1),
 	}
 	l.quietFor.Store(int64(l.opts.Quiet))
+	l.updateReady()
 	return l
 }
 
@@ -319,24 +323,27 @@ func readFile(root, path string, maxBytes int64) ([]byte, stamp, error) {
 }
 
 // Ready returns nil once the directory has been listed and every zone file
-// in it has loaded a good version; otherwise it says what is missing.
-func (l *Loader) Ready() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.listed {
-		return fmt.Errorf("zone dir %s not read yet", l.dir)
-	}
+// in it has loaded a good version; otherwise it says what is missing. It
+// never waits for a scan in progress.
+func (l *Loader) Ready() error { return *l.ready.Load() }
+
+// updateReady recomputes what Ready returns; with mu held.
+func (l *Loader) updateReady() {
+	var err error
 	var missing []string
 	for _, f := range l.files {
 		if f.zone == nil {
 			missing = append(missing, f.origin)
 		}
 	}
-	if len(missing) == 0 {
-		return nil
+	switch {
+	case !l.listed:
+		err = fmt.Errorf("zone dir %s not read yet", l.dir)
+	case len(missing) > 0:
+		slices.Sort(missing)
+		err = fmt.Errorf("zone(s) never loaded: %s", strings.Join(missing, " "))
 	}
-	slices.Sort(missing)
-	return fmt.Errorf("zone(s) never loaded: %s", strings.Join(missing, " "))
+	l.ready.Store(&err)
 }
 
 // Scan brings the store in line with the directory: new and changed files
@@ -347,6 +354,7 @@ func (l *Loader) Scan() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	err := l.scanLocked(time.Now())
+	l.updateReady()
 	if l.onScan != nil {
 		l.onScan(err)
 	}
@@ -379,6 +387,19 @@ func (l *Loader) scanLocked(now time.Time) error {
 	l.listed = true
 	root := resolvedDir(l.dir)
 	seen := map[string]bool{}
+	// One file per zone: a file already serving (or claiming) a zone keeps
+	// it; another file for the same name (Corp.example.zone beside
+	// corp.example.zone) is refused.
+	owner := map[string]string{}
+	for _, e := range entries {
+		if origin := OriginOf(e.Name()); origin != "" && !e.IsDir() {
+			path := filepath.Join(l.dir, e.Name())
+			seen[path] = true
+			if l.files[path] != nil {
+				owner[origin] = path
+			}
+		}
+	}
 	var errs []error
 	for _, e := range entries {
 		origin := OriginOf(e.Name())
@@ -386,7 +407,17 @@ func (l *Loader) scanLocked(now time.Time) error {
 			continue
 		}
 		path := filepath.Join(l.dir, e.Name())
-		seen[path] = true
+		if o, ok := owner[origin]; ok && o != path {
+			err := fmt.Errorf("%s: zone %s is already served from %s; not read", path, origin, o)
+			if !l.dups[path] {
+				l.dups[path] = true
+				l.log.Error("zone file refused", slog.Any("err", err))
+			}
+			errs = append(errs, err)
+			continue
+		}
+		delete(l.dups, path)
+		owner[origin] = path
 		if err := l.scanFile(root, path, origin, now); err != nil {
 			errs = append(errs, err)
 		}
@@ -544,15 +575,21 @@ func (l *Loader) claim(f *fileState, path, reason string) {
 
 // Watch rescans the directory once it has been quiet (Options.Quiet) after
 // any change to it, and every poll interval as a fallback for file systems
-// without inotify, until ctx ends. Call Scan once before.
+// without inotify, until ctx ends. Call Scan once before. When the
+// directory cannot be watched (no inotify, its limits reached) it says so
+// and polls.
 func (l *Loader) Watch(ctx context.Context, poll time.Duration) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", l.dir, err)
-	}
-	defer w.Close()
-	if err := w.Add(l.dir); err != nil {
-		return fmt.Errorf("watch %s: %w", l.dir, err)
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if w, err := fsnotify.NewWatcher(); err != nil {
+		l.log.Error("zone dir cannot be watched; polling", slog.Duration("every", poll), slog.Any("err", err))
+	} else {
+		defer w.Close()
+		if err := w.Add(l.dir); err != nil {
+			l.log.Error("zone dir cannot be watched; polling", slog.Duration("every", poll), slog.Any("err", err))
+		} else {
+			events, errs = w.Events, w.Errors
+		}
 	}
 	if l.onWatching != nil {
 		l.onWatching()
@@ -568,7 +605,7 @@ func (l *Loader) Watch(ctx context.Context, poll time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.Events:
+		case ev, ok := <-events:
 			if !ok {
 				return nil
 			}
@@ -580,7 +617,7 @@ func (l *Loader) Watch(ctx context.Context, poll time.Duration) error {
 			arm()
 		case <-l.kick:
 			arm()
-		case err, ok := <-w.Errors:
+		case err, ok := <-errs:
 			if !ok {
 				return nil
 			}

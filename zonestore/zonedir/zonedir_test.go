@@ -532,3 +532,47 @@ func TestSerialMustIncrease(t *testing.T) {
 		t.Fatalf("higher serial: %s", got)
 	}
 }
+
+// TestOneFilePerZone: a second file for a zone already served is refused;
+// the first keeps the zone.
+func TestOneFilePerZone(t *testing.T) {
+	dir := t.TempDir()
+	writeOld(t, filepath.Join(dir, "d.test.zone"), zoneText("d.test.", 1, "192.0.2.1"))
+	l, store, _ := newLoader(dir)
+	if err := l.Scan(); err != nil {
+		t.Fatal(err)
+	}
+	writeOld(t, filepath.Join(dir, "D.test.zone"), "broken\n")
+	if err := l.Scan(); err == nil || !strings.Contains(err.Error(), "already served from") {
+		t.Fatalf("second file for d.test.: %v", err)
+	}
+	if got := answer(store, "www.d.test."); got != "192.0.2.1" {
+		t.Fatalf("the second file replaced the zone: %s", got)
+	}
+	if err := l.Ready(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWatchFallsBackToPolling: a directory that cannot be watched (here:
+// not there yet) is polled; its zones load when they appear.
+func TestWatchFallsBackToPolling(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "later")
+	l, store, log := newLoader(dir)
+	l.SetOptions(Options{Quiet: 10 * time.Millisecond})
+	if err := l.Scan(); err == nil {
+		t.Fatal("missing directory not reported")
+	}
+	if l.Ready() == nil {
+		t.Fatal("ready before the directory was read")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Watch(ctx, 20*time.Millisecond); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, 5*time.Second, "polling announced", func() bool { return strings.Contains(log.String(), "polling") })
+	os.Mkdir(dir, 0o755)
+	writeOld(t, filepath.Join(dir, "p.test.zone"), zoneText("p.test.", 1, "192.0.2.3"))
+	waitFor(t, 5*time.Second, "zone loaded by polling", func() bool { return answer(store, "www.p.test.") == "192.0.2.3" })
+	waitFor(t, 5*time.Second, "ready", func() bool { return l.Ready() == nil })
+}
