@@ -377,10 +377,16 @@ func (l *Loader) scanLocked(now time.Time) error {
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		err = fmt.Errorf("zone dir %s: %w", l.dir, err)
-		if len(l.files) > 0 {
-			l.log.Error("zone dir unreadable; every zone loaded from it keeps serving", slog.Any("err", err))
+		loaded := 0
+		for _, f := range l.files {
+			if f.zone != nil {
+				loaded++
+			}
+		}
+		if loaded > 0 {
+			l.log.Error("zone dir unreadable; the zones loaded from it keep serving", slog.Int("zones", loaded), slog.Any("err", err))
 		} else {
-			l.log.Error("zone dir unreadable; no zone of it is loaded", slog.Any("err", err))
+			l.log.Error("zone dir unreadable; no zone of it has loaded", slog.Any("err", err))
 		}
 		return err
 	}
