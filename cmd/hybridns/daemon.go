@@ -92,6 +92,9 @@ func serveCmd(c *cli.Context) error {
 	// spend more time scanning it than the load takes. Process tuning is
 	// ours to do, not the library's.
 	gc := debug.SetGCPercent(400)
+	if gc < 0 || gc > 400 {
+		debug.SetGCPercent(gc) // the operator's GOGC is laxer already
+	}
 	for _, sy := range d.syncers {
 		// Serve the last known data before the first API call.
 		if n, err := sy.LoadSnapshots(); err != nil {
