@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -130,10 +129,8 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		return 0, err
 	}
 	wantID, wantName := s.configuredZones()
-	// Zones load in parallel, with the collector relaxed meanwhile: a
-	// cold start builds a lot of garbage-free data, and GC would otherwise
-	// spend more time scanning it than the load takes.
-	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	// Zones load in parallel. GC tuning for the cold start is the
+	// program's business (cmd/hybridns), never a library's.
 	type result struct {
 		path    string
 		meta    snapshotMeta

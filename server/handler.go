@@ -239,6 +239,8 @@ func (s *Server) authoritative(m, r *dns.Msg, c client, snap *zonestore.Snapshot
 		m.Rcode = dns.RcodeNameError
 	case zonestore.YXDomain:
 		m.Rcode = dns.RcodeYXDomain
+	case zonestore.ServFail: // a zone of ours that has never loaded
+		m.Rcode, m.Authoritative = dns.RcodeServerFailure, false
 	}
 	if res.Chase == "" || !c.recurse || !r.RecursionDesired {
 		return

@@ -16,7 +16,14 @@ type Builder struct {
 	source string
 	nodes  map[string]*node
 	errs   []error
+	// built is set once Build has handed the nodes to a zone: the builder
+	// keeps no reference to them, and every later call fails.
+	built bool
 }
+
+// ErrBuilt is returned by a Builder used after a successful Build: the zone
+// owns the data now and must never change.
+var ErrBuilt = errors.New("zone builder already built")
 
 // NewBuilder starts a zone for origin (any case, trailing dot optional).
 func NewBuilder(origin string) *Builder {
@@ -41,6 +48,9 @@ func Canonical(name string) string {
 // other than IN, or duplicating a record already added are rejected or
 // ignored as BIND does.
 func (b *Builder) Add(rr dns.RR) error {
+	if b.built {
+		return ErrBuilt
+	}
 	h := rr.Header()
 	if h.Class != dns.ClassINET {
 		return fmt.Errorf("%s: class %s not supported, only IN", h.Name, dns.ClassToString[h.Class])
@@ -120,6 +130,9 @@ func CanonicalRdata(rr dns.RR) {
 // a name with other data, and materializes empty non-terminals, delegation
 // cuts, wildcard pointers, glue and additional-section data.
 func (b *Builder) Build() (*Zone, error) {
+	if b.built {
+		return nil, ErrBuilt
+	}
 	errs := b.errs
 	apex := b.nodes[b.origin]
 	var soa *dns.SOA
@@ -174,6 +187,9 @@ func (b *Builder) Build() (*Zone, error) {
 		records: records,
 		source:  b.source,
 	}
+	// The zone owns the nodes from here on: the builder forgets them, so
+	// nothing done with it later can reach a published zone.
+	b.nodes, b.errs, b.built = nil, nil, true
 	neg := dns.Copy(soa).(*dns.SOA)
 	neg.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
 	z.negSOA = []dns.RR{neg}

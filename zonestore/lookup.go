@@ -21,6 +21,9 @@ const (
 	// YXDomain: a DNAME substitution would make a name longer than 255
 	// octets (RFC 6672 §2.2).
 	YXDomain
+	// ServFail: the zone is claimed but has no data to answer with (its
+	// file exists and has never loaded); nothing in the sections.
+	ServFail
 )
 
 func (k Kind) String() string {
@@ -35,6 +38,8 @@ func (k Kind) String() string {
 		return "referral"
 	case YXDomain:
 		return "yxdomain"
+	case ServFail:
+		return "servfail"
 	}
 	return "unknown"
 }
@@ -88,6 +93,10 @@ func (z *Zone) LookupWire(qname string, qtype uint16, c *Client) Result {
 }
 
 func (z *Zone) lookupChain(qname string, qtype uint16, c *Client, full bool) Result {
+	if z.unavailable {
+		// No wire form: a fast path falls back to the full handler.
+		return Result{Kind: ServFail, wire: wireRefs{nans: -1}}
+	}
 	res := z.lookupDepth(qname, qtype, c, full, 0)
 	if res.Kind != Answer || len(res.Answer) == 0 || qtype == dns.TypeCNAME || qtype == dns.TypeANY {
 		return res

@@ -16,13 +16,28 @@ const maxParseErrors = 20
 // in every error ("corp.example.zone:12:3: ..."). $INCLUDE is refused: a zone
 // directory must be self-contained and must not read arbitrary files.
 func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
+	return ParseZoneLimit(r, origin, file, 0)
+}
+
+// ErrTooManyRecords is returned by ParseZoneLimit for text that yields more
+// records than allowed.
+var ErrTooManyRecords = errors.New("too many records")
+
+// ParseZoneLimit is ParseZone with a bound on the records the text yields,
+// $GENERATE expansions included (a few hundred bytes can generate millions);
+// past maxRecords it stops reading and fails. 0 means no bound.
+func ParseZoneLimit(r io.Reader, origin, file string, maxRecords int) (*Zone, error) {
 	origin = Canonical(origin)
 	zp := dns.NewZoneParser(r, origin, file)
 	zp.SetIncludeAllowed(false)
 	b := NewBuilder(origin)
 	b.SetSource(file)
 	var errs []error
+	n := 0
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		if n++; maxRecords > 0 && n > maxRecords {
+			return nil, fmt.Errorf("%s: %w: more than %d", file, ErrTooManyRecords, maxRecords)
+		}
 		if err := b.Add(rr); err != nil {
 			// The parser knows the line of the record it just returned only
 			// through the error path; name the record instead.

@@ -104,6 +104,9 @@ type Client struct {
 // PolicySimple, a plain alias). All variants of a name+type share one
 // policy; records of a name+type added with Add cannot be mixed in.
 func (b *Builder) AddVariant(owner string, qtype uint16, p Policy, v Variant) error {
+	if b.built {
+		return ErrBuilt
+	}
 	owner = Canonical(owner)
 	if !InZone(owner, b.origin) {
 		return fmt.Errorf("%s %s: %w %s", owner, dns.TypeToString[qtype], ErrOutOfZone, b.origin)

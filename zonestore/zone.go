@@ -68,20 +68,45 @@ type Zone struct {
 	nodes   map[string]*node
 	records int
 	source  string
+	// unavailable marks a claimed zone without data (see Unavailable).
+	unavailable bool
 }
+
+// Unavailable returns a placeholder for a zone that is ours but has no data
+// to serve: its source exists and failed to load (a zone file without SOA,
+// unreadable, being written). Every lookup in it gives Kind ServFail, so
+// names in it are answered SERVFAIL rather than passed to a forwarder that
+// would ask someone else about our names. It has no records, SOA or serial.
+func Unavailable(origin, source string) *Zone {
+	return &Zone{origin: Canonical(origin), source: source, unavailable: true}
+}
+
+// Available reports whether the zone has data; false for a placeholder made
+// by Unavailable.
+func (z *Zone) Available() bool { return !z.unavailable }
 
 // Origin returns the zone's canonical (lower-case, fully qualified) name.
 func (z *Zone) Origin() string { return z.origin }
 
-// SOA returns the zone's SOA record.
+// SOA returns the zone's SOA record (nil for an unavailable zone).
 func (z *Zone) SOA() *dns.SOA { return z.soa }
 
 // NegativeSOA returns the SOA as negative answers carry it (TTL
-// min(SOA TTL, MINIMUM)); shared, read-only.
-func (z *Zone) NegativeSOA() dns.RR { return z.negSOA[0] }
+// min(SOA TTL, MINIMUM)); shared, read-only. Nil for an unavailable zone.
+func (z *Zone) NegativeSOA() dns.RR {
+	if len(z.negSOA) == 0 {
+		return nil
+	}
+	return z.negSOA[0]
+}
 
-// Serial returns the SOA serial.
-func (z *Zone) Serial() uint32 { return z.soa.Serial }
+// Serial returns the SOA serial (0 for an unavailable zone).
+func (z *Zone) Serial() uint32 {
+	if z.soa == nil {
+		return 0
+	}
+	return z.soa.Serial
+}
 
 // Records returns the number of resource records in the zone.
 func (z *Zone) Records() int { return z.records }
@@ -95,6 +120,9 @@ func (z *Zone) Names() int { return len(z.nodes) }
 // RRs returns every record of the zone in canonical order, SOA first, for
 // zone transfers and zone-file dumps.
 func (z *Zone) RRs() []dns.RR {
+	if z.unavailable {
+		return nil
+	}
 	names := make([]string, 0, len(z.nodes))
 	for name := range z.nodes {
 		names = append(names, name)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hybridns/zonestore"
+	"hybridns/zonestore/zonedir"
 	"io"
 	"net/netip"
 	"os"
@@ -46,6 +47,14 @@ type Config struct {
 	UpdatePolicy map[string][]string `yaml:"update_policy"`
 	// UpdateTimeout bounds one UPDATE, Route 53 retries included.
 	UpdateTimeout time.Duration `yaml:"update_timeout"`
+	// Zone files: size and record limits per file (0: the defaults, 128 MiB
+	// and 1,000,000 records), how long a changed file must be quiet before
+	// it is read (default 200ms), and whether a changed file must carry a
+	// higher SOA serial (default: load it with a warning, as BIND).
+	ZoneMaxBytes           int64         `yaml:"zone_max_bytes"`
+	ZoneMaxRecords         int           `yaml:"zone_max_records"`
+	ZoneQuiet              time.Duration `yaml:"zone_quiet"`
+	ZoneSerialMustIncrease bool          `yaml:"zone_serial_must_increase"`
 
 	file string // where it was read from, for messages
 }
@@ -245,9 +254,20 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.ZoneDir != "" {
-		if st, err := os.Stat(c.ZoneDir); err != nil || !st.IsDir() {
+		// Listed, not only stat'ed: a directory we cannot read would claim
+		// no zone, and its names would be forwarded.
+		if _, err := os.ReadDir(c.ZoneDir); err != nil {
 			errs = append(errs, fmt.Errorf("%s: zone_dir %q: not a readable directory", c.where(0), c.ZoneDir))
 		}
+	}
+	if c.ZoneMaxBytes < 0 || c.ZoneMaxBytes > 16<<30 {
+		errs = append(errs, fmt.Errorf("%s: zone_max_bytes %d: want 0 (default) to 16 GiB", c.where(0), c.ZoneMaxBytes))
+	}
+	if c.ZoneMaxRecords < 0 || c.ZoneMaxRecords > 100_000_000 {
+		errs = append(errs, fmt.Errorf("%s: zone_max_records %d: want 0 (default) to 100000000", c.where(0), c.ZoneMaxRecords))
+	}
+	if c.ZoneQuiet < 0 || c.ZoneQuiet > time.Minute {
+		errs = append(errs, fmt.Errorf("%s: zone_quiet %v: want 0 (default) to 1m", c.where(0), c.ZoneQuiet))
 	}
 	if _, err := c.recursionPrefixes(); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", c.where(0), err))
@@ -380,4 +400,9 @@ func mustPrefix(s string) netip.Prefix {
 		panic(err) // validate() has checked every prefix
 	}
 	return p.Masked()
+}
+
+// zoneOptions is what the zone directory loader takes from the config.
+func (c *Config) zoneOptions() zonedir.Options {
+	return zonedir.Options{MaxBytes: c.ZoneMaxBytes, MaxRecords: c.ZoneMaxRecords, Quiet: c.ZoneQuiet, SerialMustIncrease: c.ZoneSerialMustIncrease}
 }

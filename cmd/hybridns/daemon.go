@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -74,15 +75,26 @@ func serveCmd(c *cli.Context) error {
 	if cfg.ZoneDir != "" {
 		d.loader = zonedir.New(cfg.ZoneDir, d.store, zonestore.DefaultView, log)
 		d.loader.Reject = func(origin string) error { return ruleConflict(d.config(), origin) }
-		_ = d.loader.Scan() // a broken file is logged and skipped; the others serve
+		d.loader.SetOptions(cfg.zoneOptions())
+		// A broken file is logged and its zone answers SERVFAIL (never
+		// forwarded) until it loads; the others serve. /readyz waits for all.
+		_ = d.loader.Scan()
 		go func() {
-			if err := d.loader.Watch(ctx, 200*time.Millisecond, 30*time.Second); err != nil {
+			if err := d.loader.Watch(ctx, 30*time.Second); err != nil {
 				log.Error("zone dir watch stopped; SIGHUP still rescans", slog.Any("err", err))
 			}
 		}()
 	}
 	if d.syncers, err = buildSyncers(ctx, cfg, d.store, log, &d.api); err != nil {
 		return err
+	}
+	// Snapshots load in parallel with the collector relaxed meanwhile: a
+	// cold start builds a lot of long-lived data, and GC would otherwise
+	// spend more time scanning it than the load takes. Process tuning is
+	// ours to do, not the library's.
+	gc := debug.SetGCPercent(400)
+	if gc < 0 || gc > 400 {
+		debug.SetGCPercent(gc) // the operator's GOGC is laxer already
 	}
 	for _, sy := range d.syncers {
 		// Serve the last known data before the first API call.
@@ -92,6 +104,7 @@ func serveCmd(c *cli.Context) error {
 			log.Info("serving zones from the snapshot", slog.Int("zones", n))
 		}
 	}
+	debug.SetGCPercent(gc)
 	scfg := server.Config{
 		Listen:         cfg.Listen,
 		Store:          d.store,
@@ -243,7 +256,10 @@ func (d *daemon) reload(why string) error {
 	d.setForwarder(fwd)
 	d.level.Set(parseLevel(next.Log.Level))
 	if d.loader != nil {
-		_ = d.loader.Scan()
+		// A new config may change a refused file's verdict (limits, a
+		// forwarding rule gone): retry those too.
+		d.loader.SetOptions(next.zoneOptions())
+		_ = d.loader.Rescan()
 	}
 	d.log.Info("config reloaded")
 	return nil
@@ -277,16 +293,28 @@ func sameForwarding(a, b *Config) bool {
 		reflect.DeepEqual(a.AWS, b.AWS) && a.Cache == b.Cache && a.Upstream == b.Upstream
 }
 
-func (d *daemon) ready() bool {
-	if d.draining.Load() || !d.loaded.Load() {
-		return false
+func (d *daemon) ready() bool { return d.notReady() == "" }
+
+// notReady says why the instance is not ready, "" when it is.
+func (d *daemon) notReady() string {
+	if d.draining.Load() {
+		return "draining"
+	}
+	if !d.loaded.Load() {
+		return "zones still loading"
+	}
+	if d.loader != nil {
+		// A zone file that has never loaded is a zone we cannot answer.
+		if err := d.loader.Ready(); err != nil {
+			return err.Error()
+		}
 	}
 	for _, sy := range d.syncers {
 		if !sy.Ready() {
-			return false
+			return "zones still loading"
 		}
 	}
-	return true
+	return ""
 }
 
 // selfQuery asks our own first listener for the root SOA: any reply at all
@@ -347,7 +375,7 @@ func (d *daemon) startHTTP(addr string) (*http.Server, error) {
 		case d.draining.Load():
 			http.Error(w, "draining", http.StatusServiceUnavailable)
 		case !d.ready():
-			http.Error(w, "not ready: zones still loading", http.StatusServiceUnavailable)
+			http.Error(w, "not ready: "+d.notReady(), http.StatusServiceUnavailable)
 		default:
 			fmt.Fprintln(w, "ready")
 		}

@@ -124,7 +124,7 @@ func checkCmd(c *cli.Context) error {
 	}
 	zones := 0
 	if cfg.ZoneDir != "" {
-		zs, err := zonedir.Parse(cfg.ZoneDir)
+		zs, err := zonedir.Parse(cfg.ZoneDir, cfg.zoneOptions())
 		if err != nil {
 			errs = append(errs, err)
 		}

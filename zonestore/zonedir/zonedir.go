@@ -1,18 +1,40 @@
 // Package zonedir serves a directory of zone files: one zone per file named
 // "<zone>.zone", loaded into a zonestore.Store, reloaded when a file changes.
-// A file that fails to parse is reported and the zone's previous version
-// keeps serving; a removed file removes its zone.
+//
+// What the directory claims, the server keeps:
+//   - A zone file that exists claims its zone from the first scan. Until a
+//     good version of it has loaded, the zone is published as
+//     zonestore.Unavailable (names in it get SERVFAIL, never a forwarded
+//     answer) and Ready reports it.
+//   - A file that fails to load later is reported and the zone's loaded
+//     version keeps serving.
+//   - A changed file is read only once it is quiet: no event in the
+//     directory and no change of the file for Options.Quiet; a file that
+//     changes while it is read is read again later.
+//   - Only regular files are read, never more than Options.MaxBytes, and a
+//     zone may not yield more than Options.MaxRecords records. A symlink is
+//     followed only when it resolves inside the directory (Kubernetes
+//     ConfigMap mounts); a FIFO or device is never opened.
+//   - Only a file that is really gone (not listed, and lstat says it does
+//     not exist) removes its zone; a failed stat or open keeps it, and a
+//     failed directory listing keeps every zone.
 package zonedir
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -23,6 +45,44 @@ import (
 // Suffix is the file-name suffix of zone files.
 const Suffix = ".zone"
 
+// Defaults of Options.
+const (
+	// DefaultMaxBytes bounds a zone file's size: 128 MiB holds well over
+	// a million records of ordinary text.
+	DefaultMaxBytes = 128 << 20
+	// DefaultMaxRecords bounds the records of one zone, $GENERATE
+	// expansions included (834 bytes can generate 1.3 million).
+	DefaultMaxRecords = 1_000_000
+	// DefaultQuiet is how long a changed file must stay unchanged, with no
+	// event in the directory, before it is read.
+	DefaultQuiet = 200 * time.Millisecond
+)
+
+// Options bound what a zone file may cost and say when a changed file is
+// accepted. Zero values mean the defaults.
+type Options struct {
+	MaxBytes   int64
+	MaxRecords int
+	Quiet      time.Duration
+	// SerialMustIncrease refuses a changed file whose SOA serial is not
+	// greater (RFC 1982) than the loaded version's; otherwise it loads
+	// with a warning, as BIND does.
+	SerialMustIncrease bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.MaxRecords <= 0 {
+		o.MaxRecords = DefaultMaxRecords
+	}
+	if o.Quiet <= 0 {
+		o.Quiet = DefaultQuiet
+	}
+	return o
+}
+
 // Loader keeps the zones of one directory in a store's view.
 type Loader struct {
 	dir   string
@@ -30,18 +90,53 @@ type Loader struct {
 	store *zonestore.Store
 	log   *slog.Logger
 
-	mu    sync.Mutex // serializes scans
-	files map[string]fileState
+	mu     sync.Mutex // serializes scans
+	opts   Options
+	files  map[string]*fileState
+	listed bool            // the directory has been listed once
+	dups   map[string]bool // files refused for a zone another file serves, reported
+
+	evMu      sync.Mutex
+	lastEvent time.Time // of the directory watch
+
+	kick     chan struct{} // a scan deferred a file: scan again after Quiet
+	quietFor atomic.Int64  // opts.Quiet, for Watch without taking mu
+	ready    atomic.Pointer[error]
+
 	// Reject, when set, vetoes a zone before it is published (for example a
 	// zone whose name equals a forwarding rule). It must not block.
 	Reject func(origin string) error
+
+	// Test hooks: called once Watch watches, and after every scan.
+	onWatching func()
+	onScan     func(error)
+}
+
+// stamp identifies one version of a file without reading it.
+type stamp struct {
+	info os.FileInfo // of the file itself (after resolving symlinks)
+}
+
+func (s stamp) valid() bool { return s.info != nil }
+
+func (s stamp) same(o stamp) bool {
+	return s.info != nil && o.info != nil && os.SameFile(s.info, o.info) &&
+		s.info.Size() == o.info.Size() && s.info.ModTime().Equal(o.info.ModTime())
 }
 
 type fileState struct {
-	size    int64
-	modTime time.Time
-	origin  string
-	ok      bool // the last parse succeeded
+	origin string
+	// loaded is the version published (nil zone: none yet); failed is the
+	// last version that was refused, so it is not reported again.
+	loaded     stamp
+	zone       *zonestore.Zone
+	sum        [32]byte
+	failed     stamp
+	failedErr  string
+	candidate  stamp // a changed version waiting to be quiet
+	seenAt     time.Time
+	claimed    bool // an Unavailable placeholder is published for it
+	lastReason string
 }
 
 // New returns a loader for dir publishing into view of store.
@@ -49,13 +144,27 @@ func New(dir string, store *zonestore.Store, view string, log *slog.Logger) *Loa
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Loader{
+	l := &Loader{
 		dir:   dir,
 		view:  view,
 		store: store,
 		log:   log.With(slog.String("component", "zonedir"), slog.String("dir", dir)),
-		files: map[string]fileState{},
+		opts:  Options{}.withDefaults(),
+		files: map[string]*fileState{},
+		dups:  map[string]bool{},
+		kick:  make(chan struct{}, 1),
 	}
+	l.quietFor.Store(int64(l.opts.Quiet))
+	l.updateReady()
+	return l
+}
+
+// SetOptions replaces the loader's options; they apply from the next scan.
+func (l *Loader) SetOptions(o Options) {
+	l.mu.Lock()
+	l.opts = o.withDefaults()
+	l.quietFor.Store(int64(l.opts.Quiet))
+	l.mu.Unlock()
 }
 
 // OriginOf returns the zone name a file name stands for, or "" if the file is
@@ -76,12 +185,15 @@ func OriginOf(file string) string {
 }
 
 // Parse loads every zone file of dir without publishing anything, for
-// `hybridns check`. It returns all errors joined.
-func Parse(dir string) ([]*zonestore.Zone, error) {
+// `hybridns check`, under the same rules as a Loader (regular files inside
+// dir only, size and record limits). It returns all errors joined.
+func Parse(dir string, o Options) ([]*zonestore.Zone, error) {
+	o = o.withDefaults()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("zone dir: %w", err)
 	}
+	root := resolvedDir(dir)
 	var zones []*zonestore.Zone
 	var errs []error
 	for _, e := range entries {
@@ -89,7 +201,13 @@ func Parse(dir string) ([]*zonestore.Zone, error) {
 		if origin == "" || e.IsDir() {
 			continue
 		}
-		z, err := parseFile(filepath.Join(dir, e.Name()), origin)
+		path := filepath.Join(dir, e.Name())
+		data, _, err := readFile(root, path, o.MaxBytes)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		z, err := zonestore.ParseZoneLimit(bytes.NewReader(data), origin, path, o.MaxRecords)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -99,114 +217,418 @@ func Parse(dir string) ([]*zonestore.Zone, error) {
 	return zones, errors.Join(errs...)
 }
 
-func parseFile(path, origin string) (*zonestore.Zone, error) {
-	f, err := os.Open(path)
+// resolvedDir is dir with every symlink resolved, the base symlinked zone
+// files must stay within.
+func resolvedDir(dir string) string {
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = r
+	}
+	if a, err := filepath.Abs(dir); err == nil {
+		dir = a
+	}
+	return dir
+}
+
+// errChanging says a file changed while it was read; it is read again once
+// quiet.
+var errChanging = errors.New("file changed while being read")
+
+// probe finds the file path stands for without opening it: path itself, or
+// what its symlinks resolve to when that is inside root. It must be a
+// regular file within the size limit.
+func probe(root, path string, maxBytes int64) (string, stamp, error) {
+	li, err := os.Lstat(path)
 	if err != nil {
-		return nil, err
+		return "", stamp{}, err
+	}
+	target := path
+	if li.Mode()&fs.ModeSymlink != 0 {
+		r, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return "", stamp{}, fmt.Errorf("%s: symlink does not resolve: %w", path, err)
+		}
+		if r, err = filepath.Abs(r); err != nil {
+			return "", stamp{}, fmt.Errorf("%s: %w", path, err)
+		}
+		if rel, err := filepath.Rel(root, r); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+			return "", stamp{}, fmt.Errorf("%s: symlink resolves outside the zone directory (to %s); not read", path, r)
+		}
+		target = r
+		if li, err = os.Lstat(target); err != nil {
+			return "", stamp{}, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if !li.Mode().IsRegular() {
+		return "", stamp{}, fmt.Errorf("%s: not a regular file (%s); not read", path, fileType(li.Mode()))
+	}
+	if li.Size() > maxBytes {
+		return "", stamp{}, fmt.Errorf("%s: %d bytes, more than the limit of %d; not read", path, li.Size(), maxBytes)
+	}
+	return target, stamp{info: li}, nil
+}
+
+func fileType(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	}
+	return m.Type().String()
+}
+
+// readFile reads the zone file path (see probe) and returns its content and
+// the version read. It never blocks on a FIFO or device: the file is opened
+// non-blocking and must still be the regular file probed.
+func readFile(root, path string, maxBytes int64) ([]byte, stamp, error) {
+	target, st, err := probe(root, path, maxBytes)
+	if err != nil {
+		return nil, stamp{}, err
+	}
+	f, err := openNoBlock(target)
+	if err != nil {
+		return nil, stamp{}, err
 	}
 	defer f.Close()
-	return zonestore.ParseZone(f, origin, path)
+	before, err := f.Stat()
+	if err != nil {
+		return nil, stamp{}, err
+	}
+	if !before.Mode().IsRegular() || !os.SameFile(before, st.info) {
+		return nil, stamp{}, fmt.Errorf("%s: %w", path, errChanging) // swapped since the probe
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxBytes+1))
+	if err != nil {
+		return nil, stamp{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > maxBytes {
+		return nil, stamp{}, fmt.Errorf("%s: more than the limit of %d bytes; not read", path, maxBytes)
+	}
+	after, err := f.Stat()
+	if err != nil {
+		return nil, stamp{}, err
+	}
+	if a := (stamp{info: after}); !a.same(stamp{info: before}) || int64(len(data)) != after.Size() {
+		return nil, stamp{}, fmt.Errorf("%s: %w", path, errChanging)
+	}
+	return data, stamp{info: after}, nil
+}
+
+// Ready returns nil once the directory has been listed and every zone file
+// in it has loaded a good version; otherwise it says what is missing. It
+// never waits for a scan in progress.
+func (l *Loader) Ready() error { return *l.ready.Load() }
+
+// updateReady recomputes what Ready returns; with mu held.
+func (l *Loader) updateReady() {
+	var err error
+	var missing []string
+	for _, f := range l.files {
+		if f.zone == nil {
+			missing = append(missing, f.origin)
+		}
+	}
+	switch {
+	case !l.listed:
+		err = fmt.Errorf("zone dir %s not read yet", l.dir)
+	case len(missing) > 0:
+		slices.Sort(missing)
+		err = fmt.Errorf("zone(s) never loaded: %s", strings.Join(missing, " "))
+	}
+	l.ready.Store(&err)
 }
 
 // Scan brings the store in line with the directory: new and changed files
-// are parsed and published, removed files' zones are dropped. It returns the
-// errors of files that failed; their zones keep their previous data.
+// are parsed and published once quiet, removed files' zones are dropped. It
+// returns the errors of files that failed; their zones keep their previous
+// data, or answer SERVFAIL if they have none.
 func (l *Loader) Scan() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	err := l.scanLocked(time.Now())
+	l.updateReady()
+	if l.onScan != nil {
+		l.onScan(err)
+	}
+	return err
+}
+
+// Rescan is Scan that also retries files refused before even if they have
+// not changed: a new config may change the verdict (a forwarding rule gone,
+// a higher limit).
+func (l *Loader) Rescan() error {
+	l.mu.Lock()
+	for _, f := range l.files {
+		f.failed, f.failedErr = stamp{}, ""
+	}
+	l.mu.Unlock()
+	return l.Scan()
+}
+
+func (l *Loader) scanLocked(now time.Time) error {
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		err = fmt.Errorf("zone dir %s: %w", l.dir, err)
-		l.log.Error("scan failed, serving previous zones", slog.Any("err", err))
+		loaded := 0
+		for _, f := range l.files {
+			if f.zone != nil {
+				loaded++
+			}
+		}
+		if loaded > 0 {
+			l.log.Error("zone dir unreadable; the zones loaded from it keep serving", slog.Int("zones", loaded), slog.Any("err", err))
+		} else {
+			l.log.Error("zone dir unreadable; no zone of it has loaded", slog.Any("err", err))
+		}
 		return err
 	}
+	l.listed = true
+	root := resolvedDir(l.dir)
 	seen := map[string]bool{}
+	// One file per zone: a file already serving (or claiming) a zone keeps
+	// it; another file for the same name (Corp.example.zone beside
+	// corp.example.zone) is refused.
+	owner := map[string]string{}
+	for _, e := range entries {
+		if origin := OriginOf(e.Name()); origin != "" && !e.IsDir() {
+			path := filepath.Join(l.dir, e.Name())
+			seen[path] = true
+			if l.files[path] != nil {
+				owner[origin] = path
+			}
+		}
+	}
 	var errs []error
 	for _, e := range entries {
 		origin := OriginOf(e.Name())
-		if origin == "" {
+		if origin == "" || e.IsDir() {
 			continue
 		}
 		path := filepath.Join(l.dir, e.Name())
-		info, err := os.Stat(path) // follows symlinks (ConfigMap-style mounts)
-		if err != nil || info.IsDir() {
-			continue
-		}
-		seen[path] = true
-		prev, known := l.files[path]
-		st := fileState{size: info.Size(), modTime: info.ModTime(), origin: origin}
-		if known && prev.size == st.size && prev.modTime.Equal(st.modTime) {
-			continue
-		}
-		z, err := parseFile(path, origin)
-		if err == nil && l.Reject != nil {
-			err = l.Reject(origin)
-			if err != nil {
-				err = fmt.Errorf("%s: %w", path, err)
+		if o, ok := owner[origin]; ok && o != path {
+			err := fmt.Errorf("%s: zone %s is already served from %s; not read", path, origin, o)
+			if !l.dups[path] {
+				l.dups[path] = true
+				l.log.Error("zone file refused", slog.Any("err", err))
 			}
-		}
-		l.files[path] = st
-		if err != nil {
 			errs = append(errs, err)
-			l.log.Error("zone file rejected, previous version keeps serving", slog.String("zone", origin), slog.Any("err", err))
 			continue
 		}
-		st.ok = true
-		l.files[path] = st
-		l.store.PutZone(l.view, z)
-		l.log.Info("zone loaded", slog.String("zone", origin), slog.String("file", path),
-			slog.Int("records", z.Records()), slog.Uint64("serial", uint64(z.Serial())))
+		delete(l.dups, path)
+		owner[origin] = path
+		if err := l.scanFile(root, path, origin, now); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	for path, st := range l.files {
+	for path, f := range l.files {
 		if seen[path] {
 			continue
 		}
+		// Listed no more; removed only if the path itself is gone (not
+		// replaced in the meantime).
+		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
 		delete(l.files, path)
-		l.store.DeleteZone(l.view, st.origin)
-		l.log.Info("zone removed", slog.String("zone", st.origin), slog.String("file", path))
+		if f.zone != nil || f.claimed {
+			l.store.DeleteZone(l.view, f.origin)
+		}
+		l.log.Info("zone removed", slog.String("zone", f.origin), slog.String("file", path))
 	}
 	return errors.Join(errs...)
 }
 
-// Watch rescans the directory within debounce of any change to it, and every
-// poll interval as a fallback for file systems without inotify, until ctx
-// ends. Call Scan once before.
-func (l *Loader) Watch(ctx context.Context, debounce, poll time.Duration) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", l.dir, err)
+// quiet reports whether a changed file may be read now: no event in the
+// directory for Quiet, and the file unchanged for Quiet (its modification
+// time that old, or this very version seen that long ago).
+func (l *Loader) quiet(f *fileState, st stamp, now time.Time) bool {
+	l.evMu.Lock()
+	last := l.lastEvent
+	l.evMu.Unlock()
+	if now.Sub(last) < l.opts.Quiet {
+		return false
 	}
-	defer w.Close()
-	if err := w.Add(l.dir); err != nil {
-		return fmt.Errorf("watch %s: %w", l.dir, err)
+	if now.Sub(st.info.ModTime()) >= l.opts.Quiet {
+		return true
+	}
+	return f.candidate.same(st) && now.Sub(f.seenAt) >= l.opts.Quiet
+}
+
+// later asks Watch to scan again after Quiet.
+func (l *Loader) later() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Loader) scanFile(root, path, origin string, now time.Time) error {
+	f := l.files[path]
+	if f == nil {
+		f = &fileState{origin: origin}
+		l.files[path] = f
+	}
+	_, st, err := probe(root, path, l.opts.MaxBytes)
+	if err != nil {
+		return l.refuse(f, path, stamp{}, err)
+	}
+	if st.same(f.loaded) || st.same(f.failed) {
+		return nil // unchanged since it was loaded or refused
+	}
+	if !l.quiet(f, st, now) {
+		if !f.candidate.same(st) {
+			f.candidate, f.seenAt = st, now
+		}
+		l.claim(f, path, "zone file is being written; waiting for it to be quiet")
+		l.later()
+		return nil
+	}
+	data, st, err := readFile(root, path, l.opts.MaxBytes)
+	if errors.Is(err, errChanging) {
+		f.candidate = stamp{}
+		l.claim(f, path, "zone file changed while read; waiting for it to be quiet")
+		l.later()
+		return nil
+	}
+	if err != nil {
+		return l.refuse(f, path, stamp{}, err)
+	}
+	f.candidate = stamp{}
+	sum := sha256.Sum256(data)
+	if f.zone != nil && sum == f.sum {
+		f.loaded = st // touched, same content
+		return nil
+	}
+	z, err := zonestore.ParseZoneLimit(bytes.NewReader(data), origin, path, l.opts.MaxRecords)
+	if err == nil && l.Reject != nil {
+		if err = l.Reject(origin); err != nil {
+			err = fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	var warn string
+	if err == nil && f.zone != nil {
+		old, cur := f.zone.Serial(), z.Serial()
+		switch {
+		case cur == old:
+			warn = "zone serial unchanged"
+		case int32(cur-old) < 0:
+			warn = "zone serial went backwards"
+		}
+		if warn != "" && l.opts.SerialMustIncrease {
+			err = fmt.Errorf("%s: %s (%d, loaded: %d) and zone serials must increase", path, warn, cur, old)
+		}
+	}
+	if err != nil {
+		return l.refuse(f, path, st, err)
+	}
+	if warn != "" {
+		l.log.Warn(warn+"; loading it anyway", slog.String("zone", origin), slog.String("file", path),
+			slog.Uint64("serial", uint64(z.Serial())), slog.Uint64("previous", uint64(f.zone.Serial())))
+	}
+	l.store.PutZone(l.view, z)
+	f.loaded, f.zone, f.sum, f.claimed = st, z, sum, false
+	f.failed, f.failedErr, f.lastReason = stamp{}, "", ""
+	l.log.Info("zone loaded", slog.String("zone", origin), slog.String("file", path),
+		slog.Int("records", z.Records()), slog.Uint64("serial", uint64(z.Serial())))
+	return nil
+}
+
+// refuse records a version of a file that cannot be served (st is zero
+// when the file could not be examined: it is tried again every scan) and
+// says truthfully what serves meanwhile.
+func (l *Loader) refuse(f *fileState, path string, st stamp, err error) error {
+	msg := err.Error()
+	if st.valid() {
+		f.failed = st
+	} else if f.failedErr == msg {
+		return err // same problem as last scan: reported already
+	}
+	f.failedErr = msg
+	if f.zone != nil {
+		l.log.Error("zone file rejected; the loaded version keeps serving", slog.String("zone", f.origin),
+			slog.Uint64("serial", uint64(f.zone.Serial())), slog.Any("err", err))
+		return err
+	}
+	l.claim(f, path, "")
+	l.log.Error("zone file rejected; the zone has never loaded and answers SERVFAIL until it does",
+		slog.String("zone", f.origin), slog.Any("err", err))
+	return err
+}
+
+// claim publishes a placeholder for a zone file that has no loaded version,
+// so its names get SERVFAIL rather than fall through to a forwarder.
+func (l *Loader) claim(f *fileState, path, reason string) {
+	if f.zone != nil {
+		return
+	}
+	if !f.claimed {
+		l.store.PutZone(l.view, zonestore.Unavailable(f.origin, path))
+		f.claimed = true
+	}
+	if reason != "" && reason != f.lastReason {
+		f.lastReason = reason
+		l.log.Info(reason+"; the zone answers SERVFAIL until it loads", slog.String("zone", f.origin), slog.String("file", path))
+	}
+}
+
+// Watch rescans the directory once it has been quiet (Options.Quiet) after
+// any change to it, and every poll interval as a fallback for file systems
+// without inotify, until ctx ends. Call Scan once before. When the
+// directory cannot be watched (no inotify, its limits reached) it says so
+// and polls.
+func (l *Loader) Watch(ctx context.Context, poll time.Duration) error {
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if w, err := fsnotify.NewWatcher(); err != nil {
+		l.log.Error("zone dir cannot be watched; polling", slog.Duration("every", poll), slog.Any("err", err))
+	} else {
+		defer w.Close()
+		if err := w.Add(l.dir); err != nil {
+			l.log.Error("zone dir cannot be watched; polling", slog.Duration("every", poll), slog.Any("err", err))
+		} else {
+			events, errs = w.Events, w.Errors
+		}
+	}
+	if l.onWatching != nil {
+		l.onWatching()
 	}
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
-	var timer *time.Timer
-	var fire <-chan time.Time
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	arm := func() {
+		timer.Reset(time.Duration(l.quietFor.Load()))
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.Events:
+		case ev, ok := <-events:
 			if !ok {
 				return nil
 			}
+			l.evMu.Lock()
+			l.lastEvent = time.Now()
+			l.evMu.Unlock()
 			l.log.Debug("zone dir event", slog.String("event", ev.String()))
-			// Editors write in several steps; wait for quiet before parsing.
-			if timer == nil {
-				timer = time.NewTimer(debounce)
-			} else {
-				timer.Reset(debounce)
-			}
-			fire = timer.C
-		case err, ok := <-w.Errors:
+			// Writers work in several steps; wait for quiet before parsing.
+			arm()
+		case <-l.kick:
+			arm()
+		case err, ok := <-errs:
 			if !ok {
 				return nil
 			}
 			l.log.Warn("zone dir watch error", slog.Any("err", err))
-		case <-fire:
-			fire = nil
+		case <-timer.C:
 			_ = l.Scan()
 		case <-tick.C:
 			_ = l.Scan()
