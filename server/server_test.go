@@ -328,7 +328,7 @@ func TestMalformedAndOpcodes(t *testing.T) {
 		rcode int // -1: no reply expected
 	}{
 		{"two questions", pack(two), dns.RcodeFormatError},
-		{"update opcode", pack(update), dns.RcodeNotImplemented},
+		{"update with a zone section not of type SOA", pack(update), dns.RcodeFormatError}, // RFC 2136 §3.1.1
 		{"status opcode", pack(status), dns.RcodeNotImplemented},
 		{"a response", pack(resp), -1},
 		{"short header", []byte{1, 2, 3}, -1},
