@@ -19,8 +19,12 @@ const maxCrossChase = 8
 
 // ServeDNS implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
-	if r.Opcode == dns.OpcodeUpdate {
+	switch r.Opcode {
+	case dns.OpcodeUpdate:
 		s.serveUpdate(w, r)
+		return
+	case dns.OpcodeNotify:
+		s.serveNotify(w, r)
 		return
 	}
 	start := time.Now()

@@ -80,6 +80,8 @@ type Config struct {
 	UpdatePolicy map[string][]UpdateRule
 	// Updater changes zones at their source; nil: every UPDATE is REFUSED.
 	Updater Updater
+	// Notify takes NOTIFY for secondary zones; nil: NOTAUTH.
+	Notify NotifyReceiver
 	// UpdateTimeout bounds one UPDATE, Route 53 retries included
 	// (default 30s).
 	UpdateTimeout time.Duration
@@ -386,9 +388,10 @@ func acceptQuery(dh dns.Header) dns.MsgAcceptAction {
 	}
 	switch opcode := int(dh.Bits>>11) & 0xF; opcode {
 	case dns.OpcodeQuery:
-	case dns.OpcodeUpdate:
+	case dns.OpcodeUpdate, dns.OpcodeNotify:
 		// RFC 2136 §3.1.1: exactly one zone; prerequisites, updates and
-		// additional records (TSIG) in any number.
+		// additional records (TSIG) in any number. RFC 1996 §3.7: a
+		// NOTIFY has one question and may carry the new SOA.
 		if dh.Qdcount != 1 {
 			return dns.MsgReject
 		}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -139,4 +140,53 @@ func (s *Server) update(w dns.ResponseWriter, r *dns.Msg, key TSIGKey) int {
 	log.Info("update", slog.String("rcode", dns.RcodeToString[res.Rcode]), slog.Int("prereqs", len(r.Answer)),
 		slog.Int("updates", len(r.Ns)), slog.Duration("took", time.Since(start)))
 	return res.Rcode
+}
+
+// NotifyReceiver takes NOTIFY (RFC 1996) for zones this server is a
+// secondary of; wired in cmd to the secondary zones.
+type NotifyReceiver interface {
+	// Notify reports whether zone is a secondary here (known) and whether
+	// the NOTIFY from addr, signed with key ("" unsigned), was taken
+	// (accepted: a primary of the zone, with the zone's key if it has one).
+	Notify(zone string, from netip.Addr, key string) (known, accepted bool)
+}
+
+// serveNotify answers a NOTIFY: NOERROR (AA) when a secondary zone took it,
+// REFUSED from anyone but its primaries, NOTAUTH for zones we do not
+// follow.
+func (s *Server) serveNotify(w dns.ResponseWriter, r *dns.Msg) {
+	m := new(dns.Msg)
+	m.Id, m.Response, m.Opcode = r.Id, true, dns.OpcodeNotify
+	m.Question = r.Question
+	if r.IsEdns0() != nil {
+		m.SetEdns0(s.cfg.UDPSize, false)
+	}
+	key, terr := s.tsigVerdict(w, r)
+	switch {
+	case terr != dns.RcodeSuccess:
+		m.Rcode = dns.RcodeNotAuth
+	case len(r.Question) != 1 || r.Question[0].Qtype != dns.TypeSOA:
+		m.Rcode = dns.RcodeFormatError
+	case s.cfg.Notify == nil:
+		m.Rcode = dns.RcodeNotAuth
+	default:
+		zone := strings.ToLower(dns.Fqdn(r.Question[0].Name))
+		known, accepted := s.cfg.Notify.Notify(zone, remoteIP(w), key.Name)
+		switch {
+		case !known:
+			m.Rcode = dns.RcodeNotAuth
+		case !accepted:
+			m.Rcode = dns.RcodeRefused
+			s.log.Info("NOTIFY refused: not from a primary of the zone (or not signed with its key)", slog.String("zone", zone), slog.String("client", w.RemoteAddr().String()))
+		default:
+			m.Authoritative = true
+			s.log.Debug("NOTIFY", slog.String("zone", zone), slog.String("client", w.RemoteAddr().String()))
+		}
+	}
+	if r.IsTsig() != nil {
+		signReply(m, r, key, terr)
+	}
+	if err := w.WriteMsg(m); err != nil {
+		s.stats.WriteErrors.Add(1)
+	}
 }

@@ -47,6 +47,8 @@ type Config struct {
 	UpdatePolicy map[string][]string `yaml:"update_policy"`
 	// UpdateTimeout bounds one UPDATE, Route 53 retries included.
 	UpdateTimeout time.Duration `yaml:"update_timeout"`
+	// Secondary zones, transferred in from primaries.
+	Secondary []SecondaryConfig `yaml:"secondary"`
 	// Zone files: size and record limits per file (0: the defaults, 128 MiB
 	// and 1,000,000 records), how long a changed file must be quiet before
 	// it is read (default 200ms), and whether a changed file must carry a
@@ -351,8 +353,9 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	_, kerrs := c.tsigKeys()
+	keys, kerrs := c.tsigKeys()
 	errs = append(errs, kerrs...)
+	errs = append(errs, c.validateSecondaries(keys)...)
 	_, perrs := c.updatePolicies()
 	errs = append(errs, perrs...)
 	if c.UpdateTimeout < 0 || c.UpdateTimeout > 10*time.Minute {

@@ -25,6 +25,7 @@ import (
 	"hybridns/forwarder"
 	"hybridns/r53"
 	"hybridns/server"
+	"hybridns/server/secondary"
 	"hybridns/zonestore"
 	"hybridns/zonestore/zonedir"
 )
@@ -45,6 +46,7 @@ type daemon struct {
 	fwdNow  atomic.Pointer[forwarder.Forwarder] // for metrics: read without waiting on a reload
 	loader  *zonedir.Loader
 	syncers []*r53.Syncer
+	seconds []*secondary.Zone
 	api     r53.APICounters
 
 	loaded   atomic.Bool // every zone source delivered once
@@ -105,6 +107,12 @@ func serveCmd(c *cli.Context) error {
 		}
 	}
 	debug.SetGCPercent(gc)
+	if d.seconds, err = buildSecondaries(cfg, d.store, log); err != nil {
+		return err
+	}
+	for _, z := range d.seconds {
+		_ = z.Load() // the copy on disk, or the zone claimed (SERVFAIL) until a transfer
+	}
 	scfg := server.Config{
 		Listen:         cfg.Listen,
 		Store:          d.store,
@@ -121,6 +129,7 @@ func serveCmd(c *cli.Context) error {
 	}
 	scfg.RRL = rrlConfig(cfg)
 	scfg.Updater, scfg.UpdateTimeout = r53Updater{syncers: d.syncers}, cfg.UpdateTimeout
+	scfg.Notify = notifyRouter(d.seconds)
 	if d.srv, err = server.New(scfg); err != nil {
 		return err
 	}
@@ -132,6 +141,9 @@ func serveCmd(c *cli.Context) error {
 	}
 	for _, sy := range d.syncers {
 		go sy.Run(ctx)
+	}
+	for _, z := range d.seconds {
+		go z.Run(ctx)
 	}
 	d.loaded.Store(true)
 
@@ -279,6 +291,7 @@ func (d *daemon) checkImmutable(next *Config) error {
 	same("zone_dir", d.cfg.ZoneDir, next.ZoneDir)
 	same("route53", d.cfg.Route53, next.Route53)
 	same("snapshot_dir", d.cfg.SnapshotDir, next.SnapshotDir)
+	same("secondary", d.cfg.Secondary, next.Secondary)
 	same("proxy_protocol", d.cfg.ProxyProtocol, next.ProxyProtocol)
 	same("tcp", d.cfg.TCP, next.TCP)
 	same("rate_limit", d.cfg.RRL, next.RRL)
@@ -312,6 +325,11 @@ func (d *daemon) notReady() string {
 	for _, sy := range d.syncers {
 		if !sy.Ready() {
 			return "zones still loading"
+		}
+	}
+	for _, z := range d.seconds {
+		if !z.Ready() {
+			return "secondary zone " + z.Origin() + " has no data (never transferred, or expired)"
 		}
 	}
 	return ""

@@ -302,10 +302,27 @@ func CleanupBuild() {
 // exits early (typically: the port was taken in the meantime).
 func start(t testing.TB, name string, zones []Zone, argv func(dir string, port int) ([]string, error)) *Server {
 	t.Helper()
+	return Start(t, name, 0, zones, argv)
+}
+
+// Start runs the command argv makes for a working directory and a port, and
+// waits until every zone in zones answers its SOA (none: until it answers
+// at all). Port 0 picks a free port (and retries on another if the start
+// fails); a fixed port is tried once — for peers whose configs must name
+// each other's ports (a primary's also-notify, a secondary's primaries).
+func Start(t testing.TB, name string, fixedPort int, zones []Zone, argv func(dir string, port int) ([]string, error)) *Server {
+	t.Helper()
 	var lastErr error
 	var lastLog string
-	for attempt := 1; attempt <= startAttempts; attempt++ {
-		port, err := FreePort()
+	attempts := startAttempts
+	if fixedPort != 0 {
+		attempts = 1
+	}
+	for attempt := 1; attempt <= attempts; attempt++ {
+		port, err := fixedPort, error(nil)
+		if port == 0 {
+			port, err = FreePort()
+		}
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
