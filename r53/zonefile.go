@@ -198,7 +198,9 @@ func addFileRecord(rr dns.RR, comment, origin, zoneID string, byKey map[string]*
 		return fmt.Errorf("%s: %w", where, err)
 	}
 	if t == dns.TypeSOA || t == dns.TypeNS && name == origin && rs.SetIdentifier == nil {
-		*notes = append(*notes, fmt.Sprintf("not imported: %s %s at the apex (Route 53 manages it)", name, dns.TypeToString[t]))
+		if n := fmt.Sprintf("not imported: %s %s at the apex (Route 53 manages it)", name, dns.TypeToString[t]); !slices.Contains(*notes, n) {
+			*notes = append(*notes, n)
+		}
 		return nil
 	}
 	key := name + " " + string(rt) + " " + aws.ToString(rs.SetIdentifier)
