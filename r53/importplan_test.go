@@ -411,8 +411,8 @@ func TestImportLargeZoneBatches(t *testing.T) {
 }
 
 // TestImportCNAMEOrder: an A set replaced by a CNAME at the same name, a
-// CNAME and an alias whose targets the same import creates, and a CNAME
-// removed with its target. However small the batches, the fake accepts
+// CNAME and an alias whose targets the same import creates, a CNAME
+// removed with its target, and a simple set replaced by a weighted group. However small the batches, the fake accepts
 // every one, and between batches no CNAME or alias points at a name whose
 // data is still to come or already gone.
 func TestImportCNAMEOrder(t *testing.T) {
@@ -427,6 +427,7 @@ func TestImportCNAMEOrder(t *testing.T) {
 				rrset("old.example.com", "CNAME", 60, "gone.example.com"),
 				rrset("gone.example.com", "A", 60, "192.0.2.2"),
 				rrset("www.example.com", "A", 60, "192.0.2.3"),
+				rrset("r.example.com", "A", 60, "192.0.2.4"),
 			)
 			s, zd := openZone(t, url, zid)
 			file := `$ORIGIN example.com.
@@ -436,6 +437,8 @@ a-new 60 IN CNAME z-fresh
 z-fresh 60 IN A 192.0.2.7
 ; b-alias.example.com. ALIAS A y-fresh.example.com. (zone ` + zid + `, evaluate_target_health=false)
 y-fresh 60 IN A 192.0.2.8
+r 60 IN A 192.0.2.4 ; AWS routing=weighted identifier="one" weight=1
+r 60 IN A 192.0.2.5 ; AWS routing=weighted identifier="two" weight=1
 `
 			desired, notes, err := ParseZoneFile(strings.NewReader(file), "f", zd.Name, zd.ID)
 			if err != nil {
@@ -479,8 +482,8 @@ y-fresh 60 IN A 192.0.2.8
 			if got := described(t, zd.Name, f.RecordSets(zid)); !mapsEqual(got, final) {
 				t.Fatalf("end state:\n%v\nwant\n%v", got, final)
 			}
-			if limit == 1 && len(plan.Batches) != 9 {
-				t.Errorf("%d batches with one record each, want 9", len(plan.Batches))
+			if limit == 1 && len(plan.Batches) != 12 {
+				t.Errorf("%d batches with one record each, want 12", len(plan.Batches))
 			}
 		})
 	}
@@ -605,4 +608,53 @@ func TestParseZoneFileErrors(t *testing.T) {
 	if err != nil || len(sets) != 1 || aws.ToInt64(sets[0].TTL) != 30 || len(sets[0].ResourceRecords) != 2 || len(notes) != 1 {
 		t.Fatalf("sets %+v notes %q err %v", sets, notes, err)
 	}
+}
+
+// FuzzImportPlan: any file text either fails to parse or gives a plan
+// whose every batch is within the given limits, holds only changes Route
+// 53 can read, and never touches the SOA or the apex NS.
+func FuzzImportPlan(f *testing.F) {
+	for _, s := range []string{
+		"www 60 IN A 192.0.2.1 ; AWS routing=weighted identifier=\"a\" weight=1\n",
+		"x 60 IN CNAME y\ny 60 IN A 192.0.2.1\n; z.example.com. ALIAS A y.example.com. (zone ZSELF, evaluate_target_health=true)\n",
+		"geo 86400 AWS ALIAS A a $self false ; AWS routing=\"GEOLOCATION\" countryCode=\"GB\" identifier=\"UK\"\n",
+		"@ 60 IN NS ns.other.\n@ 60 IN SOA a. b. 1 2 3 4 5\nsub 60 IN NS ns.other.\n",
+		"t 60 IN TXT \"a;b\" \"c\\\"d\" ; AWS health_check=hc\n",
+	} {
+		f.Add(s, uint16(2))
+	}
+	cur := []types.ResourceRecordSet{
+		rrset("example.com.", "SOA", 900, "ns-1.awsdns-1.com. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400"),
+		rrset("example.com.", "NS", 172800, "ns-1.awsdns-1.com."),
+		rrset("x.example.com.", "A", 60, "192.0.2.9"),
+		rrset("y.example.com.", "CNAME", 60, "x.example.com."),
+	}
+	f.Fuzz(func(t *testing.T, text string, limit uint16) {
+		desired, notes, err := ParseZoneFile(strings.NewReader("$ORIGIN example.com.\n"+text), "f", "example.com.", "ZSELF")
+		if err != nil {
+			return
+		}
+		maxRecords := int(limit%8) + 1
+		plan, err := planImport("example.com.", "ZSELF", cur, desired, notes, maxRecords, MaxBatchChars)
+		if err != nil {
+			return
+		}
+		for _, b := range plan.Batches {
+			records, chars := 0, 0
+			for _, c := range b {
+				r, ch := changeCost(c)
+				records, chars = records+r, chars+ch
+				rs := *c.ResourceRecordSet
+				if _, err := ConvertRecordSet(rs); err != nil && c.Action != types.ChangeActionDelete {
+					t.Fatalf("%s of a set Route 53 cannot read: %v", c.Action, err)
+				}
+				if rs.Type == types.RRTypeSoa || rs.Type == types.RRTypeNs && aws.ToString(rs.Name) == "example.com." && rs.SetIdentifier == nil {
+					t.Fatalf("%s of %s %s", c.Action, aws.ToString(rs.Name), rs.Type)
+				}
+			}
+			if records > maxRecords || chars > MaxBatchChars {
+				t.Fatalf("batch of %d records, %d characters (limit %d)", records, chars, maxRecords)
+			}
+		}
+	})
 }
