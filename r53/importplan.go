@@ -113,7 +113,6 @@ func planImport(origin, zoneID string, current, desired []types.ResourceRecordSe
 			return nil, fmt.Errorf("%s: the file has this set twice", label(conv.Name, rs.Type, conv.Policy.SetIdentifier))
 		}
 		want[k] = true
-		rs := rs
 		ic := importChange{name: conv.Name, adds: pointsAt(&conv, origin, zoneID)}
 		switch c := have[k]; {
 		case c == nil:
