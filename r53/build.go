@@ -147,28 +147,7 @@ func WriteZoneFile(w io.Writer, origin, zoneID string, sets []types.ResourceReco
 			fmt.Fprintf(bw, "; not exported: %v\n", err)
 			continue
 		}
-		var attrs []string
-		if k := rs.Policy.Kind(); k != KindSimple {
-			attrs = append(attrs, "routing="+k, fmt.Sprintf("identifier=%q", rs.Policy.SetIdentifier))
-			if rs.Policy.Weight != nil {
-				attrs = append(attrs, fmt.Sprintf("weight=%d", *rs.Policy.Weight))
-			}
-			if rs.Policy.Failover != "" {
-				attrs = append(attrs, "failover="+rs.Policy.Failover)
-			}
-			if rs.Policy.Region != "" {
-				attrs = append(attrs, "region="+rs.Policy.Region)
-			}
-			if g := rs.Policy.Geo; g != nil {
-				attrs = append(attrs, fmt.Sprintf("location=%s/%s/%s", g.Continent, g.Country, g.Subdivision))
-			}
-			if c := rs.Policy.CIDR; c != nil {
-				attrs = append(attrs, "cidr="+c.CollectionID+"/"+c.LocationName)
-			}
-		}
-		if rs.Policy.HealthCheckID != "" {
-			attrs = append(attrs, "health_check="+rs.Policy.HealthCheckID)
-		}
+		attrs := policyAttrs(rs.Policy)
 		comment := ""
 		if len(attrs) > 0 {
 			comment = " ; AWS " + strings.Join(attrs, " ")
@@ -183,6 +162,49 @@ func WriteZoneFile(w io.Writer, origin, zoneID string, sets []types.ResourceReco
 		}
 	}
 	return bw.Flush()
+}
+
+// policyAttrs is a record set's routing policy and health check as the
+// "; AWS k=v …" attributes of an exported zone file (ParseZoneFile reads
+// them back).
+func policyAttrs(p Policy) []string {
+	var attrs []string
+	if k := p.Kind(); k != KindSimple {
+		attrs = append(attrs, "routing="+k, fmt.Sprintf("identifier=%q", p.SetIdentifier))
+		if p.Weight != nil {
+			attrs = append(attrs, fmt.Sprintf("weight=%d", *p.Weight))
+		}
+		if p.Failover != "" {
+			attrs = append(attrs, "failover="+p.Failover)
+		}
+		if p.Region != "" {
+			attrs = append(attrs, "region="+p.Region)
+		}
+		if g := p.Geo; g != nil {
+			attrs = append(attrs, fmt.Sprintf("location=%s/%s/%s", g.Continent, g.Country, g.Subdivision))
+		}
+		if c := p.CIDR; c != nil {
+			attrs = append(attrs, "cidr="+c.CollectionID+"/"+c.LocationName)
+		}
+		if g := p.GeoProximity; g != nil {
+			if g.Region != "" {
+				attrs = append(attrs, "aws_region="+g.Region)
+			}
+			if g.LocalZoneGroup != "" {
+				attrs = append(attrs, "local_zone_group="+g.LocalZoneGroup)
+			}
+			if g.Latitude != "" || g.Longitude != "" {
+				attrs = append(attrs, "coordinates="+g.Latitude+","+g.Longitude)
+			}
+			if g.Bias != 0 {
+				attrs = append(attrs, fmt.Sprintf("bias=%d", g.Bias))
+			}
+		}
+	}
+	if p.HealthCheckID != "" {
+		attrs = append(attrs, "health_check="+p.HealthCheckID)
+	}
+	return attrs
 }
 
 // FetchZone lists one zone's record sets (for export and one-off use).

@@ -140,6 +140,15 @@ func (s *Syncer) Write(ctx context.Context, zoneID string, plan Plan) (WriteResu
 		res.Rcode = dns.RcodeRefused
 		return res, err
 	}
+	return s.send(ctx, z, sets, batch)
+}
+
+// send submits one ChangeBatch computed from sets (the zone's current
+// record sets) and, once Route 53 accepted it, patches the zone, moves its
+// serial and tracks the change to INSYNC. The caller holds the zone's write
+// slot.
+func (s *Syncer) send(ctx context.Context, z *zoneState, sets []types.ResourceRecordSet, batch []types.Change) (WriteResult, error) {
+	res := WriteResult{Rcode: dns.RcodeSuccess}
 	s.writeStats.Submitted.Add(1)
 	out, err := s.submit(ctx, z, batch)
 	if err != nil {

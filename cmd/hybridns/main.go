@@ -43,6 +43,15 @@ func main() {
 				Action: exportCmd,
 			},
 			{
+				Name:      "import",
+				Usage:     "apply a BIND zone file to one Route 53 hosted zone as the minimal diff (prints the plan; --dry-run changes nothing)",
+				ArgsUsage: "FILE",
+				Flags: append(configFlags(),
+					&cli.StringFlag{Name: "zone", Required: true, Usage: "zone ID or name"},
+					&cli.BoolFlag{Name: "dry-run", Usage: "print the plan, change nothing"}),
+				Action: importCmd,
+			},
+			{
 				Name:      "keygen",
 				Usage:     "print a new TSIG key as a BIND key file and as a tsig_keys entry",
 				ArgsUsage: "NAME",
