@@ -46,9 +46,9 @@ type Rule struct {
 
 // Config configures a Forwarder; zero values mean the documented defaults.
 type Config struct {
-	Rules       []Rule        // conditional rules; a Rule with Suffix "." is the default
-	Timeout     time.Duration // per upstream attempt (default 2s)
-	Deadline    time.Duration // overall per client query (default 5s)
+	Rules    []Rule        // conditional rules; a Rule with Suffix "." is the default
+	Timeout  time.Duration // per upstream attempt (default 2s)
+	Deadline time.Duration // overall per client query (default 5s)
 	// MaxInFlight bounds the upstream fetches of one rule (default 1000), so
 	// a dead upstream or a flood under one rule cannot take the capacity of
 	// the others; over it: ErrOverloaded.
@@ -81,8 +81,8 @@ type Config struct {
 	// probes, never down). A failed query does not count by itself: it
 	// makes the upstream suspect and starts a probe (". NS"), as CoreDNS
 	// does, so one broken domain cannot take a healthy upstream down.
-	MaxFails int
-	LocalAddrs          []string      // our listen addresses; an upstream equal to one is a loop
+	MaxFails   int
+	LocalAddrs []string // our listen addresses; an upstream equal to one is a loop
 	// VPCCIDR resolves the "vpc" upstream keyword (see ParseUpstream,
 	// AWSRules). Empty means the link-local 169.254.169.253.
 	VPCCIDR string
@@ -863,7 +863,7 @@ type Stats struct {
 	CacheMisses    uint64
 	CacheEvictions uint64 // entries pushed out by the entry or byte bound
 	CacheSize      int
-	CacheBytes     int64 // estimated heap of the cached entries (see Config.CacheBytes)
+	CacheBytes     int64  // estimated heap of the cached entries (see Config.CacheBytes)
 	Coalesced      uint64 // misses that joined another query's upstream fetch
 	StaleServed    uint64 // RFC 8767 stale answers
 	Prefetches     uint64 // background refreshes started
@@ -895,18 +895,18 @@ type UpstreamStats struct {
 // Stats returns current counters.
 func (f *Forwarder) Stats() Stats {
 	s := Stats{
-		CacheHits:   f.hits.Load(),
-		CacheMisses: f.misses.Load(),
-		Coalesced:   f.coalesced.Load(),
-		StaleServed: f.staleServed.Load(),
-		Prefetches:  f.prefetches.Load(),
-		Overloaded:  f.overloaded.Load(),
-		ZoneLimited: f.zoneLimited.Load(),
+		CacheHits:    f.hits.Load(),
+		CacheMisses:  f.misses.Load(),
+		Coalesced:    f.coalesced.Load(),
+		StaleServed:  f.staleServed.Load(),
+		Prefetches:   f.prefetches.Load(),
+		Overloaded:   f.overloaded.Load(),
+		ZoneLimited:  f.zoneLimited.Load(),
 		UpstreamBusy: f.upstreamBusy.Load(),
-		DownFast:    f.downFast.Load(),
-		FailCached:  f.failCached.Load(),
-		InFlight:    f.inflight.Load(),
-		Upstreams:   make([]UpstreamStats, 0, len(f.ups)),
+		DownFast:     f.downFast.Load(),
+		FailCached:   f.failCached.Load(),
+		InFlight:     f.inflight.Load(),
+		Upstreams:    make([]UpstreamStats, 0, len(f.ups)),
 	}
 	if f.cache != nil {
 		s.CacheEvictions = f.cache.evictions.Load()

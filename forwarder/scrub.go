@@ -48,46 +48,47 @@ func scrub(m *dns.Msg, qname string, qtype uint16, zone string) {
 			break
 		}
 		next := ""
+		// A DNAME at an ancestor of cur rewrites it (RFC 6672); a CNAME
+		// at cur that disagrees with it is not followed.
 		for i, rr := range m.Answer {
-			if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, cur) {
-				keep[i] = true
-				kept = append(kept, link{cur, dns.TypeCNAME})
-				next = dns.CanonicalName(c.Target)
-				break // one CNAME per owner (RFC 2181 §10.1)
+			d, ok := rr.(*dns.DNAME)
+			if !ok {
+				continue
 			}
+			owner := dns.CanonicalName(d.Hdr.Name)
+			if owner == cur || !dns.IsSubDomain(owner, cur) {
+				continue
+			}
+			prefix := cur // the labels below owner, with their dot
+			if owner != "." {
+				prefix = cur[:len(cur)-len(owner)]
+			}
+			sub := prefix
+			if t := dns.CanonicalName(d.Target); t != "." {
+				sub += t
+			}
+			if _, ok := dns.IsDomainName(sub); !ok || len(sub) > 255 {
+				break
+			}
+			keep[i] = true
+			kept = append(kept, link{owner, dns.TypeDNAME})
+			next = sub
+			// The synthesized CNAME, if it says the same.
+			for j, rr := range m.Answer {
+				if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, cur) && dns.CanonicalName(c.Target) == sub {
+					keep[j] = true
+				}
+			}
+			break
 		}
 		if next == "" {
-			// A DNAME at an ancestor of cur rewrites it (RFC 6672).
 			for i, rr := range m.Answer {
-				d, ok := rr.(*dns.DNAME)
-				if !ok {
-					continue
+				if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, cur) {
+					keep[i] = true
+					kept = append(kept, link{cur, dns.TypeCNAME})
+					next = dns.CanonicalName(c.Target)
+					break // one CNAME per owner (RFC 2181 §10.1)
 				}
-				owner := dns.CanonicalName(d.Hdr.Name)
-				if owner == cur || !dns.IsSubDomain(owner, cur) {
-					continue
-				}
-				prefix := cur // the labels below owner, with their dot
-				if owner != "." {
-					prefix = cur[:len(cur)-len(owner)]
-				}
-				sub := prefix
-				if t := dns.CanonicalName(d.Target); t != "." {
-					sub += t
-				}
-				if _, ok := dns.IsDomainName(sub); !ok || len(sub) > 255 {
-					break
-				}
-				keep[i] = true
-				kept = append(kept, link{owner, dns.TypeDNAME})
-				next = sub
-				// The synthesized CNAME, if it says the same.
-				for j, rr := range m.Answer {
-					if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, cur) && dns.CanonicalName(c.Target) == sub {
-						keep[j] = true
-					}
-				}
-				break
 			}
 		}
 		if next == "" {
