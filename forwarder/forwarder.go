@@ -888,6 +888,7 @@ type UpstreamStats struct {
 	Errors     uint64        // network errors other than timeouts
 	SoftErrors uint64        // SERVFAIL or REFUSED answers
 	Mismatched uint64        // replies ignored: wrong source, Id or question
+	Busy       uint64        // times skipped at its in-flight bound
 	Answers    uint64        // exchanges that got a reply
 	RTT        time.Duration // summed over those exchanges (mean = RTT/Answers)
 }
@@ -918,7 +919,7 @@ func (f *Forwarder) Stats() Stats {
 			Addr: u.addr, Up: !u.down.Load(), Fails: int(u.fails.Load()), InFlight: u.inflight.Load(),
 			Queries: u.queries.Load(), TCPQueries: u.tcpQueries.Load(),
 			Timeouts: u.timeouts.Load(), Errors: u.errs.Load(),
-			SoftErrors: u.softErrs.Load(), Mismatched: u.mismatched.Load(), Answers: u.answers.Load(), RTT: time.Duration(u.rttNanos.Load()),
+			SoftErrors: u.softErrs.Load(), Mismatched: u.mismatched.Load(), Busy: u.busy.Load(), Answers: u.answers.Load(), RTT: time.Duration(u.rttNanos.Load()),
 		})
 	}
 	return s
