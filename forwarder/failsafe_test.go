@@ -481,3 +481,20 @@ func TestInherit(t *testing.T) {
 		t.Errorf("kept %d entries with TTL 300 under max_ttl 60s", n)
 	}
 }
+
+// A failed refresh of a fresh entry (a prefetch while every upstream is
+// down) does not replace the entry with a remembered SERVFAIL.
+func TestFailedPrefetchKeepsAnswer(t *testing.T) {
+	u := startUpstream(t, aHandler("192.0.2.1", 100))
+	f, clk := newTest(t, Config{Rules: defaultRule(u.addr), HealthCheckInterval: time.Hour})
+	resolve(t, f, query("hot.example.", dns.TypeA))
+	f.ups[0].down.Store(true)
+	clk.Advance(95 * time.Second) // inside the last tenth: hits prefetch
+	for range 3 {
+		resolve(t, f, query("hot.example.", dns.TypeA))
+	}
+	waitFor(t, "the prefetch to fail", func() bool { return f.Stats().DownFast == 1 })
+	if r := resolve(t, f, query("hot.example.", dns.TypeA)); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Errorf("fresh answer replaced by a failed prefetch:\n%v", r)
+	}
+}

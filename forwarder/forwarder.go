@@ -734,8 +734,9 @@ func (f *Forwarder) store(k cacheKey, m *dns.Msg) *entry {
 	}
 	e.wire = packWire(m)
 	if m.Rcode == dns.RcodeServerFailure {
-		// Keep a servable stale answer rather than replace it with a failure.
-		if old, fresh := f.cache.get(k, e.stored); old != nil && !fresh {
+		// Keep a servable answer, fresh (a failed prefetch) or stale,
+		// rather than replace it with a failure.
+		if old, _ := f.cache.get(k, e.stored); old != nil && old.msg.Rcode != dns.RcodeServerFailure {
 			return e
 		}
 	}
