@@ -1,8 +1,10 @@
 // Package forwarder resolves queries outside our zones: it picks a forwarding
-// rule by longest suffix, answers from a sharded cache when it can, and
-// otherwise asks the rule's upstream pool (health-checked, with failover and
-// UDP->TCP retry), coalescing identical misses, prefetching hot entries and
-// serving stale answers when every upstream fails.
+// rule by longest suffix, answers from a sharded cache (bounded by entries and
+// bytes) when it can, and otherwise asks the rule's upstream pool
+// (health-checked by probes, with failover and UDP->TCP retry, bounded per
+// rule, per upstream and per zone), coalescing identical misses, scrubbing
+// replies to the question's bailiwick, prefetching hot entries and serving
+// stale answers when every upstream fails.
 //
 // It imports no other project package: the server reaches it through its own
 // Resolver interface.
@@ -416,7 +418,13 @@ func (f *Forwarder) IsLoop(req *dns.Msg) bool {
 // ErrAllFailed. In both cases, and on ErrOverloaded, an expired answer still
 // inside the StaleTTL window is served instead, with TTL 30 (RFC 8767), and
 // for ServFailTTL after such a failure it is served without asking upstream.
+// A fetch that got no reply at all is remembered as SERVFAIL for
+// ServFailTTL: later queries get that SERVFAIL reply from the cache. The
+// reply is scrubbed to the question's chain and the rule's bailiwick (see
+// scrub), and its AD bit is set only if the upstream set it and req has DO
+// or AD (RFC 6840 §5.7).
 // Other errors: ErrNoUpstream (no rule), ErrLoop (req carries our marker),
+// ErrOverloaded (a bound of the rule, the zone or every upstream was hit),
 // ErrClosed, or the caller's context error.
 func (f *Forwarder) Resolve(ctx context.Context, req *dns.Msg) (*dns.Msg, error) {
 	if len(req.Question) != 1 {
