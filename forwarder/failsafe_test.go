@@ -498,3 +498,46 @@ func TestFailedPrefetchKeepsAnswer(t *testing.T) {
 		t.Errorf("fresh answer replaced by a failed prefetch:\n%v", r)
 	}
 }
+
+// FuzzScrub: scrubbing any reply never panics, keeps only records it was
+// given, and leaves nothing outside the zone in authority or additional.
+func FuzzScrub(f *testing.F) {
+	for _, lines := range [][]string{
+		{"a.corp. 60 IN CNAME b.corp.", "b.corp. 60 IN A 10.0.0.1", "x.test. 60 IN A 10.0.0.2"},
+		{"old.corp. 60 IN DNAME new.corp.", "x.old.corp. 60 IN CNAME x.new.corp.", "x.new.corp. 60 IN A 10.0.0.1"},
+		{"corp. 60 IN DNAME .", "a.corp. 60 IN CNAME a."},
+		{". 60 IN DNAME corp.", "a.corp. 60 IN A 10.0.0.1"},
+		{"a\\.corp. 60 IN A 10.0.0.1", "corp. 60 IN DNAME x."},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion("a.corp.", dns.TypeA)
+		for _, l := range lines {
+			if rr, err := dns.NewRR(l); err == nil {
+				m.Answer = append(m.Answer, rr)
+				m.Ns = append(m.Ns, dns.Copy(rr))
+			}
+		}
+		b, _ := m.Pack()
+		f.Add(b, "corp.")
+	}
+	f.Fuzz(func(t *testing.T, b []byte, zone string) {
+		m := new(dns.Msg)
+		if m.Unpack(b) != nil || len(m.Question) != 1 {
+			return
+		}
+		zone = dns.CanonicalName(zone)
+		if _, ok := dns.IsDomainName(zone); !ok {
+			return
+		}
+		before := len(m.Answer) + len(m.Ns) + len(m.Extra)
+		scrub(m, dns.CanonicalName(m.Question[0].Name), m.Question[0].Qtype, zone)
+		if len(m.Answer)+len(m.Ns)+len(m.Extra) > before {
+			t.Fatal("scrub added records")
+		}
+		for _, rr := range append(m.Ns, m.Extra...) {
+			if rr.Header().Rrtype != dns.TypeOPT && !dns.IsSubDomain(zone, rr.Header().Name) {
+				t.Fatalf("%s kept outside %s", rr.Header().Name, zone)
+			}
+		}
+	})
+}

@@ -56,7 +56,9 @@ func scrub(m *dns.Msg, qname string, qtype uint16, zone string) {
 				continue
 			}
 			owner := dns.CanonicalName(d.Hdr.Name)
-			if owner == cur || !dns.IsSubDomain(owner, cur) {
+			// Both tests: IsSubDomain knows escaped dots, HasSuffix makes
+			// the slicing below safe whatever the escapes.
+			if owner == cur || !dns.IsSubDomain(owner, cur) || !strings.HasSuffix(cur, owner) {
 				continue
 			}
 			prefix := cur // the labels below owner, with their dot
