@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"hybridns/forwarder"
 )
@@ -128,5 +129,28 @@ func TestReloadKeepsCache(t *testing.T) {
 	}
 	if st := second.(*forwarder.Forwarder).Stats(); st.CacheHits != 1 {
 		t.Errorf("cache hits %d after reload, want 1", st.CacheHits)
+	}
+}
+
+func TestForwarderMetrics(t *testing.T) {
+	f, err := forwarder.New(forwarder.Config{Rules: []forwarder.Rule{{Suffix: ".", Upstreams: []string{"192.0.2.1:53"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&forwarderCollector{f: func() *forwarder.Forwarder { return f }})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = true
+	}
+	for _, name := range []string{"hybridns_cache_evictions_total", "hybridns_cache_bytes", "hybridns_forward_shed_total", "hybridns_cache_entries"} {
+		if !got[name] {
+			t.Errorf("metric %s missing", name)
+		}
 	}
 }
