@@ -203,17 +203,20 @@ func TestBlackholedRuleDoesNotStarveOthers(t *testing.T) {
 	t.Logf("flood: %d of %d refused at once by the rule bound; healthy: %d/%d answered", refused.Load(), flood, ok.Load(), healthy)
 }
 
-// Distinct names under one zone share FetchesPerZone slots; over it they
-// fail at once, and another zone under the same rule is unaffected.
+// Distinct names under one zone share FetchesPerZone slots: once the zone
+// is at its bound and none of its fetches got a reply for half the
+// timeout, more fail at once; another zone under the same rule is
+// unaffected.
 func TestFetchesPerZone(t *testing.T) {
 	dead, _ := silentUpstream(t)
-	f, _ := newTest(t, Config{Rules: defaultRule(dead), FetchesPerZone: 20, Timeout: 2 * time.Second, Deadline: 3 * time.Second})
+	f, clk := newTest(t, Config{Rules: defaultRule(dead), FetchesPerZone: 20, Timeout: 2 * time.Second, Deadline: 3 * time.Second})
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() { f.Resolve(context.Background(), query(fmt.Sprintf("r%d.victim.example.", i), dns.TypeA)) })
 	}
 	waitFor(t, "20 fetches under victim.example", func() bool { return f.Stats().InFlight == 20 })
-	_, err := f.Resolve(context.Background(), query("r21.victim.example.", dns.TypeA))
+	clk.Advance(time.Second) // half the timeout without a reply: stuck
+	_, err := f.Resolve(context.Background(), query("r21.deeper.victim.example.", dns.TypeA))
 	if !errors.Is(err, ErrOverloaded) || f.Stats().ZoneLimited != 1 {
 		t.Errorf("21st fetch under victim.example: err = %v, zone limited %d; want ErrOverloaded", err, f.Stats().ZoneLimited)
 	}
@@ -227,6 +230,31 @@ func TestFetchesPerZone(t *testing.T) {
 	cancel()
 	<-other
 	wg.Wait()
+}
+
+// A zone that keeps answering is not held back by a burst of distinct
+// names beyond FetchesPerZone.
+func TestFetchesPerZoneLetsLiveZoneThrough(t *testing.T) {
+	release := make(chan struct{})
+	var seen atomic.Int64
+	u := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		if seen.Add(1) > 1 {
+			<-release // every fetch but the first waits
+		}
+		aHandler("192.0.2.1", 60)(w, r)
+	})
+	f, _ := newTest(t, Config{Rules: defaultRule(u.addr), FetchesPerZone: 5, Timeout: 2 * time.Second, Deadline: 3 * time.Second})
+	resolve(t, f, query("first.live.example.", dns.TypeA)) // a reply: the zone is alive
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() { resolve(t, f, query(fmt.Sprintf("b%d.live.example.", i), dns.TypeA)) })
+	}
+	waitFor(t, "10 fetches at the upstream", func() bool { return u.queries.Load() == 11 })
+	close(release)
+	wg.Wait()
+	if n := f.Stats().ZoneLimited; n != 0 {
+		t.Errorf("%d fetches of a live zone refused", n)
+	}
 }
 
 func TestZoneOf(t *testing.T) {

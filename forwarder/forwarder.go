@@ -60,11 +60,14 @@ type Config struct {
 	// the next one; when all are busy: ErrOverloaded.
 	UpstreamMaxInFlight int
 	// FetchesPerZone bounds concurrent fetches for distinct names under one
-	// zone (BIND's fetches-per-zone; default 100; negative: unlimited). A
-	// forwarder does not know zone cuts, so the "zone" of a name is its
-	// parent, shortened to at most two labels below the rule's suffix:
-	// rnd123.victim.example and rnd456.victim.example share one budget
-	// under the default rule. Over it: ErrOverloaded at once.
+	// zone whose fetches are stuck (BIND's fetches-per-zone; default 100;
+	// negative: unlimited). A forwarder does not know zone cuts, so the
+	// "zone" of a name is its parent, shortened to at most two labels below
+	// the rule's suffix: rnd123.victim.example and rnd456.victim.example
+	// share one budget under the default rule. A zone at the bound whose
+	// fetches have had no reply for half the Timeout refuses more at once
+	// (ErrOverloaded); a zone that keeps answering is not held back by a
+	// burst of distinct names.
 	FetchesPerZone int
 
 	CacheEntries int           // default 100000; negative disables the cache
@@ -141,7 +144,7 @@ type Forwarder struct {
 	wake     chan struct{} // asks the health loop to probe suspects now
 
 	zmu   sync.Mutex
-	zones map[string]int // fetches in flight per zone (see zoneOf)
+	zones map[string]*zoneState // fetches in flight per zone (see zoneOf)
 
 	// now is the clock of the cache; tests replace it to age entries.
 	now func() time.Time
@@ -252,7 +255,7 @@ func New(cfg Config) (*Forwarder, error) {
 		prefetch: cfg.Prefetch,
 		interval: cfg.HealthCheckInterval,
 		wake:     make(chan struct{}, 1),
-		zones:    make(map[string]int),
+		zones:    make(map[string]*zoneState),
 		now:      time.Now,
 		flight:   flight{m: make(map[cacheKey]*call)},
 	}
@@ -570,11 +573,12 @@ func (f *Forwarder) fetch(k cacheKey, r *rule, carried []dns.EDNS0) (*entry, err
 	defer r.inflight.Add(-1)
 	f.inflight.Add(1)
 	defer f.inflight.Add(-1)
+	replied := false // some upstream answered: the zone is not stuck
 	if zone, ok := f.enterZone(k.name, r.suffix); !ok {
 		f.zoneLimited.Add(1)
-		return nil, fmt.Errorf("%w (%d fetches for zone %s)", ErrOverloaded, f.perZone, zone)
+		return nil, fmt.Errorf("%w (%d fetches for zone %s without a reply)", ErrOverloaded, f.perZone, zone)
 	} else if f.perZone > 0 {
-		defer f.leaveZone(zone)
+		defer func() { f.leaveZone(zone, replied) }()
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, f.deadline)
 	defer cancel()
@@ -624,6 +628,7 @@ func (f *Forwarder) fetch(k cacheKey, r *rule, carried []dns.EDNS0) (*entry, err
 			continue
 		}
 		u.success()
+		replied = true
 		scrub(m, k.name, k.qtype, r.suffix)
 		if m.Rcode == dns.RcodeServerFailure || m.Rcode == dns.RcodeRefused {
 			// Soft error: this upstream can't answer, another may.
@@ -681,28 +686,45 @@ func zoneOf(qname, suffix string) string {
 	return qname[off:]
 }
 
+// zoneState counts the fetches of one zone (see zoneOf).
+type zoneState struct {
+	n      int       // in flight
+	lastOK time.Time // last fetch that got a reply (or when the zone was first seen)
+}
+
 // enterZone takes a fetch slot of qname's zone; false when the zone is at
-// its bound.
+// its bound and stuck: no fetch of it got a reply for half the timeout.
 func (f *Forwarder) enterZone(qname, suffix string) (string, bool) {
 	if f.perZone <= 0 {
 		return "", true
 	}
 	zone := zoneOf(qname, suffix)
+	now := f.now()
 	f.zmu.Lock()
 	defer f.zmu.Unlock()
-	if f.zones[zone] >= f.perZone {
+	st := f.zones[zone]
+	if st == nil {
+		st = &zoneState{lastOK: now}
+		f.zones[zone] = st
+	}
+	if st.n >= f.perZone && now.Sub(st.lastOK) >= f.timeout/2 {
 		return zone, false
 	}
-	f.zones[zone]++
+	st.n++
 	return zone, true
 }
 
-func (f *Forwarder) leaveZone(zone string) {
+func (f *Forwarder) leaveZone(zone string, replied bool) {
+	now := f.now()
 	f.zmu.Lock()
-	if f.zones[zone]--; f.zones[zone] <= 0 {
+	defer f.zmu.Unlock()
+	st := f.zones[zone]
+	if replied {
+		st.lastOK = now
+	}
+	if st.n--; st.n <= 0 {
 		delete(f.zones, zone)
 	}
-	f.zmu.Unlock()
 }
 
 // upstreamQuery builds the query we send: the canonical question, RD, the

@@ -2,6 +2,10 @@ package test
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,10 +16,16 @@ import (
 	"hybridns/zonestore"
 )
 
-// startForwarding runs a server whose every name is forwarded to up.
+// startForwarding runs a server forwarding by rules.
 func startForwarding(t *testing.T, rules []forwarder.Rule) (udp, tcp string) {
 	t.Helper()
-	fwd, err := forwarder.New(forwarder.Config{Rules: rules})
+	udp, tcp, _ = startForwarder(t, forwarder.Config{Rules: rules})
+	return udp, tcp
+}
+
+func startForwarder(t *testing.T, cfg forwarder.Config) (udp, tcp string, fwd *forwarder.Forwarder) {
+	t.Helper()
+	fwd, err := forwarder.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +39,7 @@ func startForwarding(t *testing.T, rules []forwarder.Rule) (udp, tcp string) {
 	}
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	u, tc := srv.Addrs()
-	return u[0].String(), tc[0].String()
+	return u[0].String(), tc[0].String(), fwd
 }
 
 // The upstream's AD bit reaches a client only when its query had DO or AD
@@ -123,5 +133,99 @@ func TestForwardedBailiwick(t *testing.T) {
 	}
 	if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
 		t.Fatalf("www.victim.test: %v", r)
+	}
+}
+
+// silent is a UDP socket on 127.0.0.1:0 that reads queries and never
+// answers: a blackholed upstream.
+func silent(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+// A blackholed upstream under one rule, flooded with 500 distinct names at
+// once through the server, leaves another rule's clients fully served:
+// they get answers, never SERVFAIL. (UDP datagrams lost in the burst are
+// retried, as a stub resolver does; a SERVFAIL is final.)
+func TestBlackholedRuleBesideHealthy(t *testing.T) {
+	good := upstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		a, _ := dns.NewRR(r.Question[0].Name + " 300 IN A 192.0.2.1")
+		m.Answer = append(m.Answer, a)
+		w.WriteMsg(m)
+	})
+	udp, _, fwd := startForwarder(t, forwarder.Config{
+		Rules: []forwarder.Rule{
+			{Suffix: "dead.test.", Upstreams: []string{silent(t)}},
+			{Suffix: "live.test.", Upstreams: []string{good}},
+		},
+		MaxInFlight: 300, // per rule; it used to be one bound for every rule
+		Timeout:     3 * time.Second,
+	})
+	// The flood: 500 distinct names from one socket, as fast as it sends.
+	const flood, healthy = 500, 200
+	fc, err := net.Dial("udp", udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fc.Close()
+	var floodAnswered atomic.Int64
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			if _, err := fc.Read(buf); err != nil {
+				return
+			}
+			floodAnswered.Add(1)
+		}
+	}()
+	for i := range flood {
+		m := new(dns.Msg)
+		m.SetQuestion(fmt.Sprintf("n%d.z%d.dead.test.", i, i%25), dns.TypeA)
+		b, _ := m.Pack()
+		fc.Write(b)
+	}
+	eventually(t, 5*time.Second, "the flooded rule at its bound", func() bool { return fwd.Stats().InFlight >= 300 })
+	var ok, servfail, lost atomic.Int64
+	var hw sync.WaitGroup
+	for i := range healthy {
+		hw.Go(func() {
+			m := new(dns.Msg)
+			m.SetQuestion(fmt.Sprintf("h%d.live.test.", i), dns.TypeA)
+			c := &dns.Client{Net: "udp", Timeout: time.Second}
+			for range 5 {
+				r, _, err := c.Exchange(m, udp)
+				switch {
+				case err != nil:
+					lost.Add(1)
+					continue
+				case r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1:
+					ok.Add(1)
+				default:
+					servfail.Add(1)
+				}
+				return
+			}
+		})
+	}
+	hw.Wait()
+	t.Logf("healthy rule: %d/%d answered, %d SERVFAIL, %d datagrams retried; flooded rule: %d/%d replied (SERVFAIL) so far",
+		ok.Load(), healthy, servfail.Load(), lost.Load(), floodAnswered.Load(), flood)
+	if ok.Load() != healthy {
+		t.Errorf("%d of %d queries for the healthy rule answered during the flood (%d SERVFAIL)", ok.Load(), healthy, servfail.Load())
 	}
 }
