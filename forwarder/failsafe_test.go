@@ -117,6 +117,16 @@ func TestScrubChain(t *testing.T) {
 			want:   []string{"a.corp. A", "a.corp. RRSIG"},
 		},
 		{
+			name: "qtype RRSIG keeps the signatures at the name", qname: "a.corp.", qtype: dns.TypeRRSIG, zone: "corp.",
+			answer: []string{"a.corp. 60 IN RRSIG A 8 2 60 20300101000000 20200101000000 1 corp. AAAA", "b.corp. 60 IN RRSIG A 8 2 60 20300101000000 20200101000000 1 corp. AAAA"},
+			want:   []string{"a.corp. RRSIG"},
+		},
+		{
+			name: "qtype ANY keeps every type at the name with its signatures", qname: "a.corp.", qtype: dns.TypeANY, zone: "corp.",
+			answer: []string{"a.corp. 60 IN A 10.0.0.1", "a.corp. 60 IN TXT x", "a.corp. 60 IN RRSIG TXT 8 2 60 20300101000000 20200101000000 1 corp. AAAA", "b.corp. 60 IN A 10.0.0.2"},
+			want:   []string{"a.corp. A", "a.corp. TXT", "a.corp. RRSIG"},
+		},
+		{
 			name: "cname loop stops", qname: "a.corp.", qtype: dns.TypeA, zone: "corp.",
 			answer: []string{"a.corp. 60 IN CNAME b.corp.", "b.corp. 60 IN CNAME a.corp."},
 			want:   []string{"a.corp. CNAME", "b.corp. CNAME"},

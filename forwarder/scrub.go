@@ -39,7 +39,8 @@ func scrub(m *dns.Msg, qname string, qtype uint16, zone string) {
 		found := false
 		for i, rr := range m.Answer {
 			h := rr.Header()
-			if h.Rrtype != dns.TypeRRSIG && (h.Rrtype == qtype || qtype == dns.TypeANY) && strings.EqualFold(h.Name, cur) {
+			match := h.Rrtype == qtype || (qtype == dns.TypeANY && h.Rrtype != dns.TypeRRSIG)
+			if match && strings.EqualFold(h.Name, cur) {
 				keep[i], found = true, true
 				kept = append(kept, link{cur, h.Rrtype})
 			}
