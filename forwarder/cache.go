@@ -10,7 +10,10 @@ import (
 )
 
 // cacheKey identifies one cached answer. DO and CD are part of the key because
-// they change what an upstream returns (RRSIGs; unvalidated data).
+// they change what an upstream returns (RRSIGs; unvalidated data). AD is not:
+// every upstream query carries AD=1, so the entry is the same whatever the
+// client sent, and reply (or AppendCached, which leaves AD entries to Resolve
+// for clients without DO) clears AD for a client that set neither DO nor AD.
 type cacheKey struct {
 	name   string // canonical: lower case, fully qualified
 	qtype  uint16
