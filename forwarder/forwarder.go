@@ -991,13 +991,27 @@ func (f *Forwarder) suspect(u *upstream) {
 func (f *Forwarder) healthLoop() {
 	t := time.NewTicker(f.interval)
 	defer t.Stop()
+	// A flood of failures must not become a flood of probes: wake-up
+	// rounds are at least gap apart; a wake inside the gap is deferred.
+	gap := min(f.interval/10, 200*time.Millisecond)
+	var last time.Time
+	var deferred <-chan time.Time
 	for {
 		select {
 		case <-f.ctx.Done():
 			return
 		case <-t.C:
+		case <-deferred:
+			deferred = nil
 		case <-f.wake:
+			if wait := gap - time.Since(last); wait > 0 {
+				if deferred == nil {
+					deferred = time.After(wait)
+				}
+				continue
+			}
 		}
+		last = time.Now()
 		var wg sync.WaitGroup
 		for _, u := range f.ups {
 			if u.suspect.Load() || u.down.Load() {
