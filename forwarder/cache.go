@@ -1,15 +1,19 @@
 package forwarder
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/miekg/dns"
 )
 
 // cacheKey identifies one cached answer. DO and CD are part of the key because
-// they change what an upstream returns (RRSIGs; unvalidated data).
+// they change what an upstream returns (RRSIGs; unvalidated data). AD is not:
+// every upstream query carries AD=1, so the entry is the same whatever the
+// client sent, and reply (or AppendCached, which leaves AD entries to Resolve
+// for clients without DO) clears AD for a client that set neither DO nor AD.
 type cacheKey struct {
 	name   string // canonical: lower case, fully qualified
 	qtype  uint16
@@ -50,6 +54,7 @@ type entry struct {
 	ttl    time.Duration // freshness lifetime: the entry's "original TTL"
 	stale  bool          // may be served stale after expiry (NOERROR/NXDOMAIN)
 	wire   *wireForm     // packed for fast hits; nil if not packable
+	size   int64         // cost charged to the cache's byte bound, set by add
 
 	hits        atomic.Uint32 // cache hits during this entry's life (prefetch trigger)
 	prefetching atomic.Bool   // a background refresh was started for this entry
@@ -58,34 +63,77 @@ type entry struct {
 
 func (e *entry) fresh(now time.Time) bool { return now.Sub(e.stored) < e.ttl }
 
-// cache is a set of LRU shards; golang-lru's Cache has a single mutex, so
+// cache is a set of LRU shards bounded by entries and by bytes;
+// golang-lru's simplelru has no lock of its own, so each shard takes one and
 // sharding by key hash spreads lock contention on the hit path.
 type cache struct {
-	shards    []*lru.Cache[cacheKey, *entry]
+	shards    []*shard
 	mask      uint64
 	staleTTL  time.Duration // how long past expiry an entry is kept for serve-stale; 0 = off
-	evictions atomic.Uint64
+	evictions atomic.Uint64 // entries pushed out by the entry or byte bound
 }
 
-func newCache(entries, shards int, staleTTL time.Duration) (*cache, error) {
+// shard is one LRU with its byte account. cost is kept up to date by the
+// eviction callback, which simplelru runs for every removal.
+type shard struct {
+	mu       sync.Mutex
+	lru      *simplelru.LRU[cacheKey, *entry]
+	bytes    int64
+	maxBytes int64
+}
+
+// minShardBytes keeps a shard able to hold the largest DNS message.
+const minShardBytes = 256 << 10
+
+// entryOverhead approximates the heap held by an entry beyond its packed
+// reply: the entry and dns.Msg structs, the LRU element and map slot, the key.
+const entryOverhead = 400
+
+// rrOverhead approximates the heap of one unpacked RR (struct, header,
+// interface) beyond its wire bytes.
+const rrOverhead = 120
+
+// cost estimates the heap an entry holds: its reply once packed (the wire
+// form), once more as unpacked RRs (rdata and names take about their wire
+// size again), and a fixed overhead per RR and per entry. Measured against
+// runtime heap: a one-A reply 683 B (estimate 652), a 60 KB TXT answer
+// 132 KB (121 KB), 3,500 A records 533 KB (539 KB).
+func (e *entry) cost(k cacheKey) int64 {
+	n := int64(entryOverhead + len(k.name))
+	packed := 0
+	if e.wire != nil {
+		packed = len(e.wire.data)
+		n += int64(packed + 2*len(e.wire.ttls))
+	} else {
+		packed = e.msg.Len()
+	}
+	n += int64(packed)
+	n += int64(rrOverhead * (len(e.msg.Answer) + len(e.msg.Ns) + len(e.msg.Extra)))
+	return n
+}
+
+func newCache(entries int, maxBytes int64, shards int, staleTTL time.Duration) (*cache, error) {
 	// Keep at least a few entries per shard; tiny caches would otherwise
-	// evict by hash collision rather than by recency.
-	for shards > 1 && entries/shards < 16 {
+	// evict by hash collision rather than by recency. Likewise every shard
+	// must hold a maximal message.
+	for shards > 1 && (entries/shards < 16 || maxBytes/int64(shards) < minShardBytes) {
 		shards /= 2
 	}
 	per := (entries + shards - 1) / shards
-	c := &cache{shards: make([]*lru.Cache[cacheKey, *entry], shards), mask: uint64(shards - 1), staleTTL: staleTTL}
+	c := &cache{shards: make([]*shard, shards), mask: uint64(shards - 1), staleTTL: staleTTL}
 	for i := range c.shards {
-		s, err := lru.New[cacheKey, *entry](per)
+		s := &shard{maxBytes: maxBytes / int64(shards)}
+		l, err := simplelru.NewLRU[cacheKey, *entry](per, func(_ cacheKey, e *entry) { s.bytes -= e.size })
 		if err != nil {
 			return nil, err
 		}
+		s.lru = l
 		c.shards[i] = s
 	}
 	return c, nil
 }
 
-func (c *cache) shard(k cacheKey) *lru.Cache[cacheKey, *entry] {
+func (c *cache) shard(k cacheKey) *shard {
 	return c.shards[k.hash()&c.mask]
 }
 
@@ -94,7 +142,9 @@ func (c *cache) shard(k cacheKey) *lru.Cache[cacheKey, *entry] {
 // window is dropped.
 func (c *cache) get(k cacheKey, now time.Time) (*entry, bool) {
 	s := c.shard(k)
-	e, ok := s.Get(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.lru.Get(k)
 	if !ok {
 		return nil, false
 	}
@@ -104,15 +154,30 @@ func (c *cache) get(k cacheKey, now time.Time) (*entry, bool) {
 	if e.stale && now.Sub(e.stored) < e.ttl+c.staleTTL {
 		return e, false
 	}
-	// Remove only if nobody replaced it meanwhile.
-	if cur, ok := s.Peek(k); ok && cur == e {
-		s.Remove(k)
-	}
+	s.lru.Remove(k)
 	return nil, false
 }
 
+// add stores e under k, evicting the least recently used entries until the
+// shard is within both bounds. An entry larger than a whole shard is not
+// stored.
 func (c *cache) add(k cacheKey, e *entry) {
-	if c.shard(k).Add(k, e) {
+	e.size = e.cost(k)
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.size > s.maxBytes {
+		return
+	}
+	s.lru.Remove(k) // a replaced entry leaves through the callback, not as an eviction
+	if s.lru.Add(k, e) {
+		c.evictions.Add(1)
+	}
+	s.bytes += e.size
+	for s.bytes > s.maxBytes {
+		if _, _, ok := s.lru.RemoveOldest(); !ok {
+			break
+		}
 		c.evictions.Add(1)
 	}
 }
@@ -120,9 +185,36 @@ func (c *cache) add(k cacheKey, e *entry) {
 func (c *cache) len() int {
 	n := 0
 	for _, s := range c.shards {
-		n += s.Len()
+		s.mu.Lock()
+		n += s.lru.Len()
+		s.mu.Unlock()
 	}
 	return n
+}
+
+// bytes is the summed cost of every entry.
+func (c *cache) bytes() int64 {
+	var n int64
+	for _, s := range c.shards {
+		s.mu.Lock()
+		n += s.bytes
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// each calls fn for every entry, each shard from its least to its most
+// recently used, so adding them elsewhere in that order keeps recency.
+func (c *cache) each(fn func(k cacheKey, e *entry)) {
+	for _, s := range c.shards {
+		s.mu.Lock()
+		keys := s.lru.Keys()
+		vals := s.lru.Values()
+		s.mu.Unlock()
+		for i := range keys {
+			fn(keys[i], vals[i])
+		}
+	}
 }
 
 // ttlPolicy holds the knobs of classify.
@@ -204,6 +296,28 @@ func (p *ttlPolicy) negative(m *dns.Msg) (time.Duration, bool) {
 		}
 	}
 	return time.Duration(ttl) * time.Second, true
+}
+
+// holds reports whether e, stored under another policy, is one p could
+// have stored: every TTL inside p's clamps (positive answers) or within its
+// negative cap. Stored messages are normalized, so this is a bound check.
+func (p *ttlPolicy) holds(e *entry) bool {
+	m := e.msg
+	if m.Rcode == dns.RcodeServerFailure {
+		return e.ttl <= p.servFailTTL
+	}
+	if m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0 {
+		lo, hi := secs(p.minTTL), secs(p.maxTTL)
+		for _, sec := range [...][]dns.RR{m.Answer, m.Ns, m.Extra} {
+			for _, rr := range sec {
+				if t := rr.Header().Ttl; t < lo || t > hi {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	return e.ttl <= p.negMaxTTL
 }
 
 // secs converts a duration to a TTL, saturating.

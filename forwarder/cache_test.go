@@ -325,7 +325,13 @@ func TestCacheOnly(t *testing.T) {
 }
 
 func TestCacheKeyBits(t *testing.T) {
-	u := startUpstream(t, aHandler("192.0.2.1", 60))
+	u := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		if r.Question[0].Qtype == dns.TypeAAAA {
+			answer(dns.RcodeSuccess, rrs(t, "q. 60 IN AAAA 2001:db8::1"), nil)(w, r)
+			return
+		}
+		aHandler("192.0.2.1", 60)(w, r)
+	})
 	f, _ := newTest(t, Config{Rules: defaultRule(u.addr)})
 	mk := func(do, cd bool, qtype uint16) *dns.Msg {
 		m := query("bits.example.", qtype)

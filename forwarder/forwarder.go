@@ -1,8 +1,10 @@
 // Package forwarder resolves queries outside our zones: it picks a forwarding
-// rule by longest suffix, answers from a sharded cache when it can, and
-// otherwise asks the rule's upstream pool (health-checked, with failover and
-// UDP->TCP retry), coalescing identical misses, prefetching hot entries and
-// serving stale answers when every upstream fails.
+// rule by longest suffix, answers from a sharded cache (bounded by entries and
+// bytes) when it can, and otherwise asks the rule's upstream pool
+// (health-checked by probes, with failover and UDP->TCP retry, bounded per
+// rule, per upstream and per zone), coalescing identical misses, scrubbing
+// replies to the question's bailiwick, prefetching hot entries and serving
+// stale answers when every upstream fails.
 //
 // It imports no other project package: the server reaches it through its own
 // Resolver interface.
@@ -46,12 +48,30 @@ type Rule struct {
 
 // Config configures a Forwarder; zero values mean the documented defaults.
 type Config struct {
-	Rules       []Rule        // conditional rules; a Rule with Suffix "." is the default
-	Timeout     time.Duration // per upstream attempt (default 2s)
-	Deadline    time.Duration // overall per client query (default 5s)
-	MaxInFlight int           // concurrent upstream resolutions (default 1000); over it: ErrOverloaded
+	Rules    []Rule        // conditional rules; a Rule with Suffix "." is the default
+	Timeout  time.Duration // per upstream attempt (default 2s)
+	Deadline time.Duration // overall per client query (default 5s)
+	// MaxInFlight bounds the upstream fetches of one rule (default 1000), so
+	// a dead upstream or a flood under one rule cannot take the capacity of
+	// the others; over it: ErrOverloaded.
+	MaxInFlight int
+	// UpstreamMaxInFlight bounds the exchanges in flight to one upstream
+	// address, across rules (default 1000). A busy upstream is skipped for
+	// the next one; when all are busy: ErrOverloaded.
+	UpstreamMaxInFlight int
+	// FetchesPerZone bounds concurrent fetches for distinct names under one
+	// zone whose fetches are stuck (BIND's fetches-per-zone; default 100;
+	// negative: unlimited). A forwarder does not know zone cuts, so the
+	// "zone" of a name is its parent, shortened to at most two labels below
+	// the rule's suffix: rnd123.victim.example and rnd456.victim.example
+	// share one budget under the default rule. A zone at the bound whose
+	// fetches have had no reply for half the Timeout refuses more at once
+	// (ErrOverloaded); a zone that keeps answering is not held back by a
+	// burst of distinct names.
+	FetchesPerZone int
 
 	CacheEntries int           // default 100000; negative disables the cache
+	CacheBytes   int64         // bound on the cache's estimated heap (default 256 MiB; see entry.cost)
 	CacheShards  int           // default 64; a power of two (halved while shards would hold < 16 entries)
 	MinTTL       time.Duration // clamp for positive answers (default 0)
 	MaxTTL       time.Duration // clamp for positive answers (default 24h)
@@ -60,8 +80,14 @@ type Config struct {
 	StaleTTL     time.Duration // RFC 8767 serve-stale window past expiry (default 24h; negative disables)
 	Prefetch     int           // hits after which a near-expiry entry is refreshed (default 3; negative disables)
 
-	HealthCheckInterval time.Duration // probe period for down upstreams (default 2s)
-	LocalAddrs          []string      // our listen addresses; an upstream equal to one is a loop
+	HealthCheckInterval time.Duration // probe period for suspect and down upstreams (default 2s)
+	// MaxFails is how many consecutive failed health probes mark an
+	// upstream down (default 3; negative turns health checking off: no
+	// probes, never down). A failed query does not count by itself: it
+	// makes the upstream suspect and starts a probe (". NS"), as CoreDNS
+	// does, so one broken domain cannot take a healthy upstream down.
+	MaxFails   int
+	LocalAddrs []string // our listen addresses; an upstream equal to one is a loop
 	// VPCCIDR resolves the "vpc" upstream keyword (see ParseUpstream,
 	// AWSRules). Empty means the link-local 169.254.169.253.
 	VPCCIDR string
@@ -90,9 +116,13 @@ const staleAnswerTTL = 30
 const maxServFailTTL = 30 * time.Second
 
 type rule struct {
-	suffix string
-	pool   *pool
+	suffix   string
+	pool     *pool
+	inflight atomic.Int64 // fetches running under this rule
 }
+
+// DefaultCacheBytes is the default bound of the cache's estimated heap.
+const DefaultCacheBytes = 256 << 20
 
 // Forwarder is safe for concurrent use.
 type Forwarder struct {
@@ -105,9 +135,16 @@ type Forwarder struct {
 	ttl      ttlPolicy
 	timeout  time.Duration
 	deadline time.Duration
-	maxIn    int64
+	maxIn    int64 // per rule
+	maxUp    int64 // per upstream
+	perZone  int   // 0: unlimited
+	maxFails int   // 0: health checking off
 	prefetch int
 	interval time.Duration
+	wake     chan struct{} // asks the health loop to probe suspects now
+
+	zmu   sync.Mutex
+	zones map[string]*zoneState // fetches in flight per zone (see zoneOf)
 
 	// now is the clock of the cache; tests replace it to age entries.
 	now func() time.Time
@@ -121,6 +158,7 @@ type Forwarder struct {
 	once   sync.Once
 
 	hits, misses, coalesced, staleServed, prefetches, overloaded atomic.Uint64
+	zoneLimited, upstreamBusy, downFast, failCached              atomic.Uint64
 }
 
 // New validates cfg and starts the health prober. All configuration problems
@@ -170,6 +208,28 @@ func New(cfg Config) (*Forwarder, error) {
 	} else if cfg.MaxInFlight < 0 {
 		bad("max in flight: negative %d", cfg.MaxInFlight)
 	}
+	if cfg.UpstreamMaxInFlight == 0 {
+		cfg.UpstreamMaxInFlight = 1000
+	} else if cfg.UpstreamMaxInFlight < 0 {
+		bad("upstream max in flight: negative %d", cfg.UpstreamMaxInFlight)
+	}
+	switch {
+	case cfg.FetchesPerZone == 0:
+		cfg.FetchesPerZone = 100
+	case cfg.FetchesPerZone < 0:
+		cfg.FetchesPerZone = 0
+	}
+	switch {
+	case cfg.MaxFails == 0:
+		cfg.MaxFails = 3
+	case cfg.MaxFails < 0:
+		cfg.MaxFails = 0
+	}
+	if cfg.CacheBytes == 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	} else if cfg.CacheBytes < 0 {
+		bad("cache bytes: negative %d", cfg.CacheBytes)
+	}
 	if cfg.Prefetch == 0 {
 		cfg.Prefetch = 3
 	}
@@ -189,8 +249,13 @@ func New(cfg Config) (*Forwarder, error) {
 		timeout:  cfg.Timeout,
 		deadline: cfg.Deadline,
 		maxIn:    int64(cfg.MaxInFlight),
+		maxUp:    int64(cfg.UpstreamMaxInFlight),
+		perZone:  cfg.FetchesPerZone,
+		maxFails: cfg.MaxFails,
 		prefetch: cfg.Prefetch,
 		interval: cfg.HealthCheckInterval,
+		wake:     make(chan struct{}, 1),
+		zones:    make(map[string]*zoneState),
 		now:      time.Now,
 		flight:   flight{m: make(map[cacheKey]*call)},
 	}
@@ -273,7 +338,7 @@ func New(cfg Config) (*Forwarder, error) {
 	slices.SortFunc(f.ups, func(a, b *upstream) int { return strings.Compare(a.addr, b.addr) })
 
 	if cfg.CacheEntries > 0 {
-		c, err := newCache(cfg.CacheEntries, cfg.CacheShards, cfg.StaleTTL)
+		c, err := newCache(cfg.CacheEntries, cfg.CacheBytes, cfg.CacheShards, cfg.StaleTTL)
 		if err != nil {
 			return nil, fmt.Errorf("forwarder: cache: %w", err)
 		}
@@ -281,7 +346,9 @@ func New(cfg Config) (*Forwarder, error) {
 	}
 
 	f.ctx, f.cancel = context.WithCancel(context.Background())
-	f.wg.Go(f.healthLoop)
+	if f.maxFails > 0 {
+		f.wg.Go(f.healthLoop)
+	}
 	return f, nil
 }
 
@@ -354,7 +421,13 @@ func (f *Forwarder) IsLoop(req *dns.Msg) bool {
 // ErrAllFailed. In both cases, and on ErrOverloaded, an expired answer still
 // inside the StaleTTL window is served instead, with TTL 30 (RFC 8767), and
 // for ServFailTTL after such a failure it is served without asking upstream.
+// A fetch that got no reply at all is remembered as SERVFAIL for
+// ServFailTTL: later queries get that SERVFAIL reply from the cache. The
+// reply is scrubbed to the question's chain and the rule's bailiwick (see
+// scrub), and its AD bit is set only if the upstream set it and req has DO
+// or AD (RFC 6840 §5.7).
 // Other errors: ErrNoUpstream (no rule), ErrLoop (req carries our marker),
+// ErrOverloaded (a bound of the rule, the zone or every upstream was hit),
 // ErrClosed, or the caller's context error.
 func (f *Forwarder) Resolve(ctx context.Context, req *dns.Msg) (*dns.Msg, error) {
 	if len(req.Question) != 1 {
@@ -437,6 +510,15 @@ func (f *Forwarder) CacheOnly(req *dns.Msg) (*dns.Msg, bool) {
 	return f.reply(req, e, now, false), true
 }
 
+// wantsAD reports whether req signals it understands AD (DO or AD set).
+func wantsAD(req *dns.Msg) bool {
+	if req.AuthenticatedData {
+		return true
+	}
+	opt := req.IsEdns0()
+	return opt != nil && opt.Do()
+}
+
 func key(req *dns.Msg) cacheKey {
 	q := req.Question[0]
 	k := cacheKey{name: dns.Fqdn(strings.ToLower(q.Name)), qtype: q.Qtype, qclass: q.Qclass, cd: req.CheckingDisabled}
@@ -475,13 +557,29 @@ func (f *Forwarder) maybePrefetch(k cacheKey, e *entry, now time.Time) {
 // stores the result in the cache and returns it. It runs detached from any
 // client: coalesced followers and the cache want its result even if the
 // client that started it went away.
+//
+// Bounds, each refusing at once with ErrOverloaded rather than queueing:
+// fetches per rule, fetches per zone (zoneOf), exchanges per upstream (a
+// busy upstream is skipped). Down upstreams are not tried while another is
+// up; when all are down the fetch fails without sending, and the failure is
+// remembered for ServFailTTL like a timeout, so a flood for a dead name or
+// rule does not hold slots.
 func (f *Forwarder) fetch(k cacheKey, r *rule, carried []dns.EDNS0) (*entry, error) {
-	if f.inflight.Add(1) > f.maxIn {
-		f.inflight.Add(-1)
+	if r.inflight.Add(1) > f.maxIn {
+		r.inflight.Add(-1)
 		f.overloaded.Add(1)
-		return nil, fmt.Errorf("%w (%d) for %s", ErrOverloaded, f.maxIn, k.name)
+		return nil, fmt.Errorf("%w (rule %s: %d)", ErrOverloaded, r.suffix, f.maxIn)
 	}
+	defer r.inflight.Add(-1)
+	f.inflight.Add(1)
 	defer f.inflight.Add(-1)
+	replied := false // some upstream answered: the zone is not stuck
+	if zone, ok := f.enterZone(k.name, r.suffix); !ok {
+		f.zoneLimited.Add(1)
+		return nil, fmt.Errorf("%w (%d fetches for zone %s without a reply)", ErrOverloaded, f.perZone, zone)
+	} else if f.perZone > 0 {
+		defer func() { f.leaveZone(zone, replied) }()
+	}
 	ctx, cancel := context.WithTimeout(f.ctx, f.deadline)
 	defer cancel()
 
@@ -494,27 +592,44 @@ func (f *Forwarder) fetch(k cacheKey, r *rule, carried []dns.EDNS0) (*entry, err
 		servfail  *dns.Msg // first SERVFAIL: returned if nobody does better
 		truncated *dns.Msg // TC reply whose TCP retry failed
 		errs      []error
+		busy      int
 	)
-	for _, u := range r.pool.order(buf[:0]) {
+	ups := r.pool.order(buf[:0], f.maxFails > 0)
+	if len(ups) == 0 {
+		f.downFast.Add(1)
+		errs = append(errs, fmt.Errorf("every upstream of rule %s is down; probing", r.suffix))
+	}
+	for _, u := range ups {
 		if ctx.Err() != nil {
 			errs = append(errs, fmt.Errorf("overall deadline %v: %w", f.deadline, ctx.Err()))
 			break
 		}
+		if u.inflight.Add(1) > f.maxUp {
+			u.inflight.Add(-1)
+			u.busy.Add(1)
+			f.upstreamBusy.Add(1)
+			busy++
+			errs = append(errs, fmt.Errorf("upstream %s: %d exchanges in flight", u.addr, f.maxUp))
+			continue
+		}
 		actx, acancel := context.WithTimeout(ctx, f.timeout)
 		m, err := u.exchange(actx, q)
 		acancel()
+		u.inflight.Add(-1)
 		if err != nil {
 			if m != nil && truncated == nil {
 				truncated = m
 			}
 			if f.ctx.Err() == nil { // shutting down is not the upstream's fault
-				u.failure(err)
+				f.suspect(u)
 			}
 			f.log.Debug("upstream attempt failed", slog.String("rule", r.suffix), slog.String("qname", k.name), slog.Any("err", err))
 			errs = append(errs, err)
 			continue
 		}
 		u.success()
+		replied = true
+		scrub(m, k.name, k.qtype, r.suffix)
 		if m.Rcode == dns.RcodeServerFailure || m.Rcode == dns.RcodeRefused {
 			// Soft error: this upstream can't answer, another may.
 			u.softErrs.Add(1)
@@ -532,15 +647,95 @@ func (f *Forwarder) fetch(k cacheKey, r *rule, carried []dns.EDNS0) (*entry, err
 	if truncated != nil {
 		return f.store(k, truncated), nil
 	}
+	if busy > 0 && busy == len(ups) {
+		f.overloaded.Add(1)
+		return nil, fmt.Errorf("%w for %s (rule %s): %w", ErrOverloaded, k.name, r.suffix, errors.Join(errs...))
+	}
+	if f.ctx.Err() == nil {
+		// Remember the failure briefly (a timeout is a SERVFAIL to the
+		// client): the next queries for this name are answered from the
+		// cache instead of waiting on the same dead path again.
+		f.rememberFailure(k)
+	}
 	return nil, fmt.Errorf("%w for %s (rule %s): %w", ErrAllFailed, k.name, r.suffix, errors.Join(errs...))
+}
+
+// rememberFailure caches a SERVFAIL for k for ServFailTTL.
+func (f *Forwarder) rememberFailure(k cacheKey) {
+	if f.cache == nil || f.ttl.servFailTTL <= 0 {
+		return
+	}
+	m := &dns.Msg{
+		MsgHdr:   dns.MsgHdr{Response: true, Opcode: dns.OpcodeQuery, RecursionDesired: true, RecursionAvailable: true, Rcode: dns.RcodeServerFailure},
+		Question: []dns.Question{{Name: k.name, Qtype: k.qtype, Qclass: k.qclass}},
+	}
+	f.failCached.Add(1)
+	f.store(k, m)
+}
+
+// zoneOf is the budget key of qname under the rule suffix: its parent
+// name, shortened to at most two labels below the suffix (the suffix
+// itself for a name directly below it). It is a substring of qname.
+func zoneOf(qname, suffix string) string {
+	labels, sl := dns.CountLabel(qname), dns.CountLabel(suffix)
+	keep := max(min(labels-1, sl+2), min(sl, labels))
+	if keep <= 0 {
+		return "."
+	}
+	off, _ := dns.PrevLabel(qname, keep)
+	return qname[off:]
+}
+
+// zoneState counts the fetches of one zone (see zoneOf).
+type zoneState struct {
+	n      int       // in flight
+	lastOK time.Time // last fetch that got a reply (or when the zone was first seen)
+}
+
+// enterZone takes a fetch slot of qname's zone; false when the zone is at
+// its bound and stuck: no fetch of it got a reply for half the timeout.
+func (f *Forwarder) enterZone(qname, suffix string) (string, bool) {
+	if f.perZone <= 0 {
+		return "", true
+	}
+	zone := zoneOf(qname, suffix)
+	now := f.now()
+	f.zmu.Lock()
+	defer f.zmu.Unlock()
+	st := f.zones[zone]
+	if st == nil {
+		st = &zoneState{lastOK: now}
+		f.zones[zone] = st
+	}
+	if st.n >= f.perZone && now.Sub(st.lastOK) >= f.timeout/2 {
+		return zone, false
+	}
+	st.n++
+	return zone, true
+}
+
+func (f *Forwarder) leaveZone(zone string, replied bool) {
+	now := f.now()
+	f.zmu.Lock()
+	defer f.zmu.Unlock()
+	st := f.zones[zone]
+	if replied {
+		st.lastOK = now
+	}
+	if st.n--; st.n <= 0 {
+		delete(f.zones, zone)
+	}
 }
 
 // upstreamQuery builds the query we send: the canonical question, RD, the
 // client's CD and DO, EDNS0 with our UDP size and the loop marker. Nothing
 // else of the client's OPT (cookies, ECS, padding) goes upstream.
 func (f *Forwarder) upstreamQuery(k cacheKey) *dns.Msg {
+	// AD set: we want to know whether the upstream validated the data
+	// (RFC 6840 §5.7), whatever the client asked; reply() decides per
+	// client whether AD goes back, so the cache key need not carry AD.
 	m := &dns.Msg{
-		MsgHdr:   dns.MsgHdr{Opcode: dns.OpcodeQuery, RecursionDesired: true, CheckingDisabled: k.cd},
+		MsgHdr:   dns.MsgHdr{Opcode: dns.OpcodeQuery, RecursionDesired: true, AuthenticatedData: true, CheckingDisabled: k.cd},
 		Question: []dns.Question{{Name: k.name, Qtype: k.qtype, Qclass: k.qclass}},
 	}
 	m.Extra = []dns.RR{f.opt(k.do)}
@@ -569,8 +764,9 @@ func (f *Forwarder) store(k cacheKey, m *dns.Msg) *entry {
 	}
 	e.wire = packWire(m)
 	if m.Rcode == dns.RcodeServerFailure {
-		// Keep a servable stale answer rather than replace it with a failure.
-		if old, fresh := f.cache.get(k, e.stored); old != nil && !fresh {
+		// Keep a servable answer, fresh (a failed prefetch) or stale,
+		// rather than replace it with a failure.
+		if old, _ := f.cache.get(k, e.stored); old != nil && old.msg.Rcode != dns.RcodeServerFailure {
 			return e
 		}
 	}
@@ -599,6 +795,8 @@ func (f *Forwarder) reply(req *dns.Msg, e *entry, now time.Time, stale bool) *dn
 	m.Authoritative = false // we are not the authority for forwarded data
 	m.RecursionDesired = req.RecursionDesired
 	m.CheckingDisabled = req.CheckingDisabled
+	// RFC 6840 §5.7: AD only to a client that asked with DO or AD.
+	m.AuthenticatedData = src.AuthenticatedData && wantsAD(req)
 	m.Compress = true
 	b.q[0] = req.Question[0]
 	m.Question = b.q[:]
@@ -694,12 +892,17 @@ func shallowCopy(rr dns.RR) dns.RR {
 type Stats struct {
 	CacheHits      uint64 // answered from a fresh entry (Resolve or CacheOnly)
 	CacheMisses    uint64
-	CacheEvictions uint64 // entries pushed out by the size bound
+	CacheEvictions uint64 // entries pushed out by the entry or byte bound
 	CacheSize      int
+	CacheBytes     int64  // estimated heap of the cached entries (see Config.CacheBytes)
 	Coalesced      uint64 // misses that joined another query's upstream fetch
 	StaleServed    uint64 // RFC 8767 stale answers
 	Prefetches     uint64 // background refreshes started
-	Overloaded     uint64 // fetches refused with ErrOverloaded
+	Overloaded     uint64 // fetches refused by the per-rule bound, or because every upstream was busy
+	ZoneLimited    uint64 // fetches refused by FetchesPerZone
+	UpstreamBusy   uint64 // upstreams skipped at their in-flight bound
+	DownFast       uint64 // fetches failed at once: every upstream of the rule down
+	FailCached     uint64 // failed fetches remembered as SERVFAIL for ServFailTTL
 	InFlight       int64  // upstream fetches running now
 	Upstreams      []UpstreamStats
 }
@@ -708,12 +911,15 @@ type Stats struct {
 type UpstreamStats struct {
 	Addr       string
 	Up         bool
+	Fails      int // consecutive failed health probes
+	InFlight   int64
 	Queries    uint64 // datagrams/messages sent, UDP and TCP, probes included
 	TCPQueries uint64 // TCP exchanges (TC retries)
 	Timeouts   uint64
 	Errors     uint64        // network errors other than timeouts
 	SoftErrors uint64        // SERVFAIL or REFUSED answers
 	Mismatched uint64        // replies ignored: wrong source, Id or question
+	Busy       uint64        // times skipped at its in-flight bound
 	Answers    uint64        // exchanges that got a reply
 	RTT        time.Duration // summed over those exchanges (mean = RTT/Answers)
 }
@@ -721,25 +927,30 @@ type UpstreamStats struct {
 // Stats returns current counters.
 func (f *Forwarder) Stats() Stats {
 	s := Stats{
-		CacheHits:   f.hits.Load(),
-		CacheMisses: f.misses.Load(),
-		Coalesced:   f.coalesced.Load(),
-		StaleServed: f.staleServed.Load(),
-		Prefetches:  f.prefetches.Load(),
-		Overloaded:  f.overloaded.Load(),
-		InFlight:    f.inflight.Load(),
-		Upstreams:   make([]UpstreamStats, 0, len(f.ups)),
+		CacheHits:    f.hits.Load(),
+		CacheMisses:  f.misses.Load(),
+		Coalesced:    f.coalesced.Load(),
+		StaleServed:  f.staleServed.Load(),
+		Prefetches:   f.prefetches.Load(),
+		Overloaded:   f.overloaded.Load(),
+		ZoneLimited:  f.zoneLimited.Load(),
+		UpstreamBusy: f.upstreamBusy.Load(),
+		DownFast:     f.downFast.Load(),
+		FailCached:   f.failCached.Load(),
+		InFlight:     f.inflight.Load(),
+		Upstreams:    make([]UpstreamStats, 0, len(f.ups)),
 	}
 	if f.cache != nil {
 		s.CacheEvictions = f.cache.evictions.Load()
 		s.CacheSize = f.cache.len()
+		s.CacheBytes = f.cache.bytes()
 	}
 	for _, u := range f.ups {
 		s.Upstreams = append(s.Upstreams, UpstreamStats{
-			Addr: u.addr, Up: !u.down.Load(),
+			Addr: u.addr, Up: !u.down.Load(), Fails: int(u.fails.Load()), InFlight: u.inflight.Load(),
 			Queries: u.queries.Load(), TCPQueries: u.tcpQueries.Load(),
 			Timeouts: u.timeouts.Load(), Errors: u.errs.Load(),
-			SoftErrors: u.softErrs.Load(), Mismatched: u.mismatched.Load(), Answers: u.answers.Load(), RTT: time.Duration(u.rttNanos.Load()),
+			SoftErrors: u.softErrs.Load(), Mismatched: u.mismatched.Load(), Busy: u.busy.Load(), Answers: u.answers.Load(), RTT: time.Duration(u.rttNanos.Load()),
 		})
 	}
 	return s
@@ -760,20 +971,50 @@ func (f *Forwarder) Close() error {
 	return nil
 }
 
-// healthLoop probes down upstreams with ". NS"; any well-formed reply means
-// the upstream is reachable again.
+// suspect records a failed exchange with u: it does not count against u's
+// health by itself, but asks the health loop to probe u now.
+func (f *Forwarder) suspect(u *upstream) {
+	if f.maxFails <= 0 {
+		return
+	}
+	u.suspect.Store(true)
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// healthLoop probes suspect and down upstreams with ". NS", at once when a
+// query failed and then every interval until a probe succeeds. Only probes
+// count towards MaxFails: a domain whose servers time out does not make
+// its upstream look down for everything else.
 func (f *Forwarder) healthLoop() {
 	t := time.NewTicker(f.interval)
 	defer t.Stop()
+	// A flood of failures must not become a flood of probes: wake-up
+	// rounds are at least gap apart; a wake inside the gap is deferred.
+	gap := min(f.interval/10, 200*time.Millisecond)
+	var last time.Time
+	var deferred <-chan time.Time
 	for {
 		select {
 		case <-f.ctx.Done():
 			return
 		case <-t.C:
+		case <-deferred:
+			deferred = nil
+		case <-f.wake:
+			if wait := gap - time.Since(last); wait > 0 {
+				if deferred == nil {
+					deferred = time.After(wait)
+				}
+				continue
+			}
 		}
+		last = time.Now()
 		var wg sync.WaitGroup
 		for _, u := range f.ups {
-			if u.down.Load() {
+			if u.suspect.Load() || u.down.Load() {
 				wg.Go(func() { f.probe(u) })
 			}
 		}
@@ -788,6 +1029,8 @@ func (f *Forwarder) probe(u *upstream) {
 	q.Id = dns.Id()
 	if _, err := u.exchangeUDP(ctx, q); err == nil {
 		u.success()
+	} else if f.ctx.Err() == nil {
+		u.probeFailed(f.maxFails, err)
 	}
 }
 
@@ -904,4 +1147,47 @@ func (l localAddrs) match(ap netip.AddrPort) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Inherit copies into f's cache the entries of old's cache that are still
+// valid under f's settings, so a reload does not start cold: entries whose
+// name is forwarded by a rule of another suffix or with other upstreams are
+// dropped, as are remembered failures (a reload is often the fix) and
+// entries whose TTLs f's clamps would not have allowed. Call it before f
+// serves; it returns how many entries were kept. Entries are copied, never
+// shared, and f's bounds apply as they are added.
+func (f *Forwarder) Inherit(old *Forwarder) int {
+	if f.cache == nil || old == nil || old.cache == nil || old == f {
+		return 0
+	}
+	now := f.now()
+	kept := 0
+	old.cache.each(func(k cacheKey, e *entry) {
+		if e.msg.Rcode == dns.RcodeServerFailure || !sameRoute(old.match(k.name), f.match(k.name)) {
+			return
+		}
+		if !e.fresh(now) && !(e.stale && now.Sub(e.stored) < e.ttl+f.cache.staleTTL) {
+			return
+		}
+		if !f.ttl.holds(e) {
+			return
+		}
+		f.cache.add(k, &entry{msg: e.msg, stored: e.stored, ttl: e.ttl, stale: e.stale, wire: e.wire})
+		kept++
+	})
+	return kept
+}
+
+// sameRoute reports whether two rules send a name the same way: the same
+// suffix and the same set of upstream addresses.
+func sameRoute(a, b *rule) bool {
+	if a == nil || b == nil || a.suffix != b.suffix || len(a.pool.ups) != len(b.pool.ups) {
+		return false
+	}
+	for _, u := range a.pool.ups {
+		if !slices.ContainsFunc(b.pool.ups, func(v *upstream) bool { return v.addr == u.addr }) {
+			return false
+		}
+	}
+	return true
 }

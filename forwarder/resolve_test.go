@@ -114,8 +114,9 @@ func TestOverallDeadline(t *testing.T) {
 	}
 }
 
-// An upstream killed mid-run is failed over, marked down after repeated
-// failures, and brought back by the health probe when it returns.
+// An upstream killed mid-run is failed over, marked down once the health
+// probes it triggered fail, skipped while down, and brought back by the
+// probe when it returns.
 func TestKilledUpstreamRecovers(t *testing.T) {
 	a := startUpstream(t, aHandler("192.0.2.1", 60))
 	b := startUpstream(t, aHandler("192.0.2.2", 60))
@@ -125,21 +126,10 @@ func TestKilledUpstreamRecovers(t *testing.T) {
 		t.Fatalf("before kill: answered by %s, want first upstream", ip)
 	}
 	a.stop()
-	for i := range maxFails {
-		if ip, _ := firstA(t, resolve(t, f, query("two.example.", dns.TypeA))); ip != "192.0.2.2" {
-			t.Fatalf("after kill #%d: answered by %s, want second upstream", i, ip)
-		}
+	if ip, _ := firstA(t, resolve(t, f, query("two.example.", dns.TypeA))); ip != "192.0.2.2" {
+		t.Fatalf("after kill: answered by %s, want second upstream", ip)
 	}
-	if upstreamStats(f, a.addr).Up {
-		t.Fatalf("upstream %s still up after %d failures", a.addr, maxFails)
-	}
-	// Down upstreams go last: no more attempts at a while it is down.
-	errsBefore := upstreamStats(f, a.addr).Errors
-	resolve(t, f, query("three.example.", dns.TypeA))
-	if got := upstreamStats(f, a.addr).Errors; got != errsBefore {
-		t.Errorf("down upstream still tried first: errors %d -> %d", errsBefore, got)
-	}
-
+	waitFor(t, "probes to mark the killed upstream down", func() bool { return !upstreamStats(f, a.addr).Up })
 	a.restart(t)
 	waitFor(t, "health probe to mark upstream up", func() bool { return upstreamStats(f, a.addr).Up })
 	before := a.queries.Load()
@@ -151,15 +141,25 @@ func TestKilledUpstreamRecovers(t *testing.T) {
 	}
 }
 
-func TestAllDownStillTried(t *testing.T) {
+// When every upstream of a rule is down, a miss fails at once (no
+// upstream traffic) while the probe checks them; the failure is remembered
+// for ServFailTTL.
+func TestAllDownFailsFast(t *testing.T) {
 	a := startUpstream(t, aHandler("192.0.2.1", 60))
-	f, _ := newTest(t, Config{Rules: defaultRule(a.addr), CacheEntries: -1, HealthCheckInterval: time.Hour})
+	f, _ := newTest(t, Config{Rules: defaultRule(a.addr), HealthCheckInterval: time.Hour})
 	f.ups[0].down.Store(true)
-	if ip, _ := firstA(t, resolve(t, f, query("x.example.", dns.TypeA))); ip != "192.0.2.1" {
-		t.Fatal("down-only pool not tried")
+	if _, err := f.Resolve(context.Background(), query("x.example.", dns.TypeA)); !errors.Is(err, ErrAllFailed) {
+		t.Fatalf("down-only pool: err = %v, want ErrAllFailed", err)
 	}
-	if !upstreamStats(f, a.addr).Up {
-		t.Error("a successful answer did not mark the upstream up")
+	if n := a.queries.Load(); n != 0 {
+		t.Errorf("down upstream got %d queries", n)
+	}
+	r := resolve(t, f, query("x.example.", dns.TypeA))
+	if r.Rcode != dns.RcodeServerFailure {
+		t.Errorf("second query: rcode %s, want the remembered SERVFAIL", dns.RcodeToString[r.Rcode])
+	}
+	if s := f.Stats(); s.DownFast != 1 || s.FailCached != 1 {
+		t.Errorf("stats down_fast=%d fail_cached=%d, want 1 and 1", s.DownFast, s.FailCached)
 	}
 }
 

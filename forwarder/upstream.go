@@ -18,9 +18,6 @@ import (
 )
 
 const (
-	// maxFails consecutive hard failures (timeouts, network errors) mark an
-	// upstream down; the health probe brings it back.
-	maxFails = 3
 	// tcpPoolSize idle TCP connections are kept per upstream. Queries are not
 	// pipelined, so this is also how many TCP exchanges reuse a connection
 	// concurrently without dialing.
@@ -46,8 +43,11 @@ type upstream struct {
 	ap   netip.AddrPort // unmapped, for source address checks
 	log  *slog.Logger
 
-	fails atomic.Int32
-	down  atomic.Bool
+	fails    atomic.Int32 // consecutive failed health probes
+	down     atomic.Bool
+	suspect  atomic.Bool  // an exchange failed since the last good probe: probe it
+	inflight atomic.Int64 // exchanges running now
+	busy     atomic.Uint64
 
 	queries, tcpQueries, timeouts, errs, softErrs, mismatched atomic.Uint64
 	answers, rttNanos                                         atomic.Uint64 // for the mean round trip
@@ -70,16 +70,19 @@ func newUpstream(addr string, log *slog.Logger) (*upstream, error) {
 	}, nil
 }
 
+// success records a reply from u: it is reachable.
 func (u *upstream) success() {
 	u.fails.Store(0)
+	u.suspect.Store(false)
 	if u.down.CompareAndSwap(true, false) {
 		u.log.Info("upstream up")
 	}
 }
 
-func (u *upstream) failure(err error) {
-	if u.fails.Add(1) >= maxFails && u.down.CompareAndSwap(false, true) {
-		u.log.Warn("upstream down", slog.Int("consecutive_failures", maxFails), slog.Any("err", err))
+// probeFailed counts a failed health probe; maxFails in a row mark u down.
+func (u *upstream) probeFailed(maxFails int, err error) {
+	if n := u.fails.Add(1); int(n) >= maxFails && u.down.CompareAndSwap(false, true) {
+		u.log.Warn("upstream down", slog.Int("failed_probes", int(n)), slog.Any("err", err))
 	}
 }
 
@@ -306,10 +309,11 @@ type pool struct {
 	next   atomic.Uint32 // round-robin cursor
 }
 
-// order returns the upstreams in the order to try them: the policy picks the
-// starting point, healthy ones come first and down ones last, so that when
-// every upstream is down they are all still tried.
-func (p *pool) order(buf []*upstream) []*upstream {
+// order returns the upstreams to try, in order: the policy picks the
+// starting point; down upstreams are left out (the health probe brings them
+// back), so the result is empty when every one is down. Without health
+// checking (health false) nothing is ever down and all are returned.
+func (p *pool) order(buf []*upstream, health bool) []*upstream {
 	n := len(p.ups)
 	start := 0
 	switch p.policy {
@@ -321,13 +325,10 @@ func (p *pool) order(buf []*upstream) []*upstream {
 	// Read each health flag once, so a concurrent flip cannot list an
 	// upstream twice or drop it.
 	buf = buf[:0]
-	var down []*upstream
 	for i := range n {
-		if u := p.ups[(start+i)%n]; u.down.Load() {
-			down = append(down, u)
-		} else {
+		if u := p.ups[(start+i)%n]; !health || !u.down.Load() {
 			buf = append(buf, u)
 		}
 	}
-	return append(buf, down...)
+	return buf
 }

@@ -60,10 +60,13 @@ func packWire(m *dns.Msg) *wireForm {
 	}
 	w.flags = uint16(m.Rcode)
 	if m.AuthenticatedData {
-		w.flags |= 1 << 5
+		w.flags |= flagAD
 	}
 	return w
 }
+
+// flagAD is the AD bit in the second header word.
+const flagAD = 1 << 5
 
 // skipName returns the offset after the (possibly compressed) name at off.
 func skipName(b []byte, off int) (int, bool) {
@@ -86,7 +89,7 @@ func skipName(b []byte, off int) (int, bool) {
 // form: it appends the answer, authority and additional sections to out,
 // which must already hold the reply's header and the client's question
 // (12 + question bytes), and returns the counts and the header bits to set
-// (rcode, AD). qname must be canonical; it is not retained. ok is false on
+// (rcode, AD; AD only when do is set). qname must be canonical; it is not retained. ok is false on
 // a miss or when the entry has no wire form; the caller then uses Resolve.
 func (f *Forwarder) AppendCached(out []byte, qname string, qtype, qclass uint16, do, cd bool) (res []byte, an, ns, ar, flags uint16, ok bool) {
 	if f.cache == nil {
@@ -96,6 +99,11 @@ func (f *Forwarder) AppendCached(out []byte, qname string, qtype, qclass uint16,
 	now := f.now()
 	e, fresh := f.cache.get(k, now)
 	if !fresh || e.wire == nil || len(out) != e.wire.sections {
+		return out, 0, 0, 0, 0, false
+	}
+	if e.wire.flags&flagAD != 0 && !do {
+		// RFC 6840 §5.7: AD goes only to a client that set DO or AD; the
+		// query's AD bit is not passed in here, so Resolve decides.
 		return out, 0, 0, 0, 0, false
 	}
 	f.hits.Add(1)

@@ -115,7 +115,9 @@ func FuzzUpdateBatch(f *testing.F) {
 			n := 1
 			switch c.Action {
 			case types.ChangeActionDelete:
-				if !slices.ContainsFunc(sets, func(s types.ResourceRecordSet) bool { return hashSets([]types.ResourceRecordSet{s}) == hashSets([]types.ResourceRecordSet{*rs}) }) {
+				if !slices.ContainsFunc(sets, func(s types.ResourceRecordSet) bool {
+					return hashSets([]types.ResourceRecordSet{s}) == hashSets([]types.ResourceRecordSet{*rs})
+				}) {
 					t.Fatalf("DELETE of %s does not repeat the stored set", key)
 				}
 			case types.ChangeActionUpsert:

@@ -82,6 +82,7 @@ type AWSConfig struct {
 // CacheConfig tunes the forwarder's cache.
 type CacheConfig struct {
 	Entries     int           `yaml:"entries"`
+	MaxBytes    int64         `yaml:"max_bytes"` // estimated heap bound (default 256 MiB)
 	MinTTL      time.Duration `yaml:"min_ttl"`
 	MaxTTL      time.Duration `yaml:"max_ttl"`
 	NegMaxTTL   time.Duration `yaml:"negative_max_ttl"`
@@ -94,7 +95,16 @@ type CacheConfig struct {
 type UpstreamConfig struct {
 	Timeout     time.Duration `yaml:"timeout"`
 	Deadline    time.Duration `yaml:"deadline"`
-	MaxInFlight int           `yaml:"max_in_flight"`
+	MaxInFlight int           `yaml:"max_in_flight"` // per rule
+	// MaxInFlightPerUpstream bounds exchanges to one upstream address.
+	MaxInFlightPerUpstream int `yaml:"max_in_flight_per_upstream"`
+	// FetchesPerZone bounds concurrent fetches of distinct names under one
+	// zone (BIND's fetches-per-zone); 0 means the default.
+	FetchesPerZone int `yaml:"fetches_per_zone"`
+	// MaxFails failed health probes mark an upstream down (default 3);
+	// 0 turns health checking off.
+	MaxFails            *int          `yaml:"max_fails"`
+	HealthCheckInterval time.Duration `yaml:"health_check_interval"`
 }
 
 // Route53Config says which hosted zones to mirror and how.
@@ -361,6 +371,7 @@ func (c *Config) validate() error {
 	if c.UpdateTimeout < 0 || c.UpdateTimeout > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("%s: update_timeout %v: want 0 (default 30s) to 10m", c.where(0), c.UpdateTimeout))
 	}
+	errs = append(errs, c.forwardingRanges()...)
 	switch strings.ToLower(c.Log.Level) {
 	case "", "debug", "info", "warn", "error":
 	default:

@@ -244,7 +244,7 @@ func (d *daemon) reload(why string) error {
 	if err == nil {
 		if sameForwarding(d.cfg, next) {
 			fwd = d.fwd
-		} else if fwd, err = buildForwarder(next, d.log); err != nil {
+		} else if fwd, err = rebuildForwarder(next, d.log, d.fwd); err != nil {
 			err = fmt.Errorf("forwarding: %w", err)
 		}
 	}
@@ -303,7 +303,7 @@ func (d *daemon) checkImmutable(next *Config) error {
 
 func sameForwarding(a, b *Config) bool {
 	return reflect.DeepEqual(a.Forward, b.Forward) && reflect.DeepEqual(a.ForwardDefault, b.ForwardDefault) &&
-		reflect.DeepEqual(a.AWS, b.AWS) && a.Cache == b.Cache && a.Upstream == b.Upstream
+		reflect.DeepEqual(a.AWS, b.AWS) && a.Cache == b.Cache && reflect.DeepEqual(a.Upstream, b.Upstream)
 }
 
 func (d *daemon) ready() bool { return d.notReady() == "" }

@@ -67,6 +67,9 @@ type forwarderCollector struct{ f func() *forwarder.Forwarder }
 var (
 	descCache      = prometheus.NewDesc("hybridns_cache_events_total", "Forwarder cache events.", []string{"event"}, nil)
 	descCacheSize  = prometheus.NewDesc("hybridns_cache_entries", "Entries in the forwarder cache.", nil, nil)
+	descCacheBytes = prometheus.NewDesc("hybridns_cache_bytes", "Estimated heap held by the forwarder cache (bounded by cache.max_bytes).", nil, nil)
+	descCacheEvict = prometheus.NewDesc("hybridns_cache_evictions_total", "Forwarder cache entries pushed out by the entry or byte bound.", nil, nil)
+	descFwdShed    = prometheus.NewDesc("hybridns_forward_shed_total", "Upstream fetches answered SERVFAIL at once, by reason.", []string{"reason"}, nil)
 	descInFlight   = prometheus.NewDesc("hybridns_forward_in_flight", "Upstream fetches running now.", nil, nil)
 	descUpstreamUp = prometheus.NewDesc("hybridns_upstream_up", "1 if the upstream is considered healthy.", []string{"upstream"}, nil)
 	descUpstream   = prometheus.NewDesc("hybridns_upstream_events_total", "Upstream exchanges by outcome.", []string{"upstream", "event"}, nil)
@@ -74,7 +77,7 @@ var (
 )
 
 func (c *forwarderCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCache, descCacheSize, descInFlight, descUpstreamUp, descUpstream, descUpstreamRT} {
+	for _, d := range []*prometheus.Desc{descCache, descCacheSize, descCacheBytes, descCacheEvict, descFwdShed, descInFlight, descUpstreamUp, descUpstream, descUpstreamRT} {
 		ch <- d
 	}
 }
@@ -86,10 +89,16 @@ func (c *forwarderCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	st := f.Stats()
 	for ev, v := range map[string]uint64{"hit": st.CacheHits, "miss": st.CacheMisses, "eviction": st.CacheEvictions,
-		"coalesced": st.Coalesced, "stale_served": st.StaleServed, "prefetch": st.Prefetches, "overloaded": st.Overloaded} {
+		"coalesced": st.Coalesced, "stale_served": st.StaleServed, "prefetch": st.Prefetches, "overloaded": st.Overloaded,
+		"failure_stored": st.FailCached} {
 		ch <- prometheus.MustNewConstMetric(descCache, prometheus.CounterValue, float64(v), ev)
 	}
 	ch <- prometheus.MustNewConstMetric(descCacheSize, prometheus.GaugeValue, float64(st.CacheSize))
+	ch <- prometheus.MustNewConstMetric(descCacheBytes, prometheus.GaugeValue, float64(st.CacheBytes))
+	ch <- prometheus.MustNewConstMetric(descCacheEvict, prometheus.CounterValue, float64(st.CacheEvictions))
+	for reason, v := range map[string]uint64{"rule_in_flight": st.Overloaded, "fetches_per_zone": st.ZoneLimited, "upstreams_down": st.DownFast} {
+		ch <- prometheus.MustNewConstMetric(descFwdShed, prometheus.CounterValue, float64(v), reason)
+	}
 	ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(st.InFlight))
 	for _, u := range st.Upstreams {
 		up := 0.0
@@ -98,7 +107,7 @@ func (c *forwarderCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descUpstreamUp, prometheus.GaugeValue, up, u.Addr)
 		for ev, v := range map[string]uint64{"query": u.Queries, "tcp_query": u.TCPQueries, "timeout": u.Timeouts, "error": u.Errors,
-			"servfail_refused": u.SoftErrors, "mismatched_reply": u.Mismatched, "answer": u.Answers} {
+			"servfail_refused": u.SoftErrors, "mismatched_reply": u.Mismatched, "answer": u.Answers, "busy": u.Busy} {
 			ch <- prometheus.MustNewConstMetric(descUpstream, prometheus.CounterValue, float64(v), u.Addr, ev)
 		}
 		ch <- prometheus.MustNewConstMetric(descUpstreamRT, prometheus.CounterValue, u.RTT.Seconds(), u.Addr)
