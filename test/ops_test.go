@@ -235,7 +235,7 @@ func TestProxyProtocolView(t *testing.T) {
 		m.Answer = append(m.Answer, rr)
 		w.WriteMsg(m)
 	})
-	hyb, _ := opsInstance(t, bin, fmt.Sprintf("lame_duck: 0s\nproxy_protocol: {enabled: true}\nforward_default: [%s]\nallow_recursion: [10.9.0.0/16]\naws: {builtin_rules: false}\n", up), nil)
+	hyb, _ := opsInstance(t, bin, fmt.Sprintf("lame_duck: 0s\nproxy_protocol: {enabled: true, trusted: [127.0.0.0/8]}\nforward_default: [%s]\nallow_recursion: [10.9.0.0/16]\naws: {builtin_rules: false}\n", up), nil)
 	viaLB := func(client string) *dns.Msg {
 		c, err := net.Dial("tcp", hyb.Addr)
 		if err != nil {

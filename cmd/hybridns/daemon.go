@@ -99,6 +99,7 @@ func serveCmd(c *cli.Context) error {
 		ProxyProtocol:  cfg.ProxyProtocol.Enabled,
 		Logger:         log,
 	}
+	scfg.MaxTCPConnsPerClient = cfg.TCP.MaxConnectionsPerClient
 	for _, p := range cfg.ProxyProtocol.Trusted {
 		scfg.ProxyTrusted = append(scfg.ProxyTrusted, mustPrefix(p))
 	}
