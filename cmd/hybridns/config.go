@@ -320,7 +320,7 @@ func (c *Config) checkRanges() []error {
 		bad("log.errors_per_second", c.Log.ErrorsPerSecond, "0 (default 20) to 100000")
 	}
 	if c.Route53.Interval != 0 {
-		dur("route53.interval", c.Route53.Interval, 10*time.Second, 7*day, "0 (default 5m) or 10s to 168h")
+		dur("route53.interval", c.Route53.Interval, time.Second, 7*day, "0 (default 5m) or 1s to 168h")
 	}
 	if c.Route53.HealthInterval != 0 {
 		dur("route53.health_interval", c.Route53.HealthInterval, time.Second, day, "0 (default 30s) or 1s to 24h")

@@ -147,7 +147,7 @@ func TestNumericRanges(t *testing.T) {
 		{"lame_duck: 0s", ""},
 		{"log: {queries: 1.5}", "log.queries"},
 		{"log: {errors_per_second: -1}", "log.errors_per_second"},
-		{"route53: {interval: 1s}", "route53.interval"},
+		{"route53: {interval: 500ms}", "route53.interval"},
 		{"route53: {interval: -5m}", "route53.interval"},
 		{"route53: {health_interval: -1s}", "route53.health_interval"},
 		{"route53: {rps: -1}", "route53.rps"},

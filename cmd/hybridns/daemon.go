@@ -436,10 +436,10 @@ func (d *daemon) startHTTP(addr string) (*http.Server, error) {
 // backlog until one closes) and timeouts on every phase. Variables so that
 // tests can shrink them.
 var httpLimits = struct {
-	maxConns                      int
+	maxConns, maxConnsPerClient   int
 	readHeader, read, write, idle time.Duration
 	maxHeaderBytes                int
-}{maxConns: 128, readHeader: 5 * time.Second, read: 30 * time.Second, write: time.Minute, idle: time.Minute, maxHeaderBytes: 16 << 10}
+}{maxConns: 128, maxConnsPerClient: 16, readHeader: 5 * time.Second, read: 30 * time.Second, write: time.Minute, idle: time.Minute, maxHeaderBytes: 16 << 10}
 
 // serveHTTP serves h on ln within httpLimits until the server is shut down.
 func serveHTTP(ln net.Listener, h http.Handler, log *slog.Logger) *http.Server {
@@ -452,13 +452,62 @@ func serveHTTP(ln net.Listener, h http.Handler, log *slog.Logger) *http.Server {
 		MaxHeaderBytes:    httpLimits.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	ln = netutil.LimitListener(ln, httpLimits.maxConns)
+	// One address may hold only a share of the slots: connections beyond
+	// it are closed at once, so it cannot keep the load balancer's health
+	// checks waiting.
+	ln = &perClientListener{Listener: netutil.LimitListener(ln, httpLimits.maxConns), max: httpLimits.maxConnsPerClient, open: map[netip.Addr]int{}}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", slog.Any("err", err))
 		}
 	}()
 	return hs
+}
+
+// perClientListener closes a client's connections beyond max.
+type perClientListener struct {
+	net.Listener
+	max  int
+	mu   sync.Mutex
+	open map[netip.Addr]int
+}
+
+func (l *perClientListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+		ip := ap.Addr().Unmap()
+		l.mu.Lock()
+		if l.open[ip] >= l.max {
+			l.mu.Unlock()
+			c.Close()
+			continue
+		}
+		l.open[ip]++
+		l.mu.Unlock()
+		return &perClientConn{Conn: c, l: l, ip: ip}, nil
+	}
+}
+
+type perClientConn struct {
+	net.Conn
+	l    *perClientListener
+	ip   netip.Addr
+	once sync.Once
+}
+
+func (c *perClientConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		if c.l.open[c.ip]--; c.l.open[c.ip] <= 0 {
+			delete(c.l.open, c.ip)
+		}
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
 }
 
 // controlRequestOK refuses what a web page could make a browser send to

@@ -232,3 +232,49 @@ func TestCloseForwarderOutsideLock(t *testing.T) {
 	close(f.done)
 	<-closed
 }
+
+// TestHTTPPerClientCap: one address cannot take every slot: its
+// connections beyond its share are closed, another address is served.
+func TestHTTPPerClientCap(t *testing.T) {
+	old := httpLimits
+	t.Cleanup(func() { httpLimits = old })
+	httpLimits.maxConns, httpLimits.maxConnsPerClient = 4, 2
+	d := testDaemon(t)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	hs := serveHTTP(ln, d.mux(), d.log)
+	defer hs.Close()
+	get := func(src string) (net.Conn, error) {
+		dl := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		c, err := dl.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second)) // failure deadline
+		fmt.Fprintf(c, "GET /readyz HTTP/1.1\r\nHost: %s\r\n\r\n", ln.Addr())
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err == nil {
+			io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		return c, err
+	}
+	for i := 0; i < 2; i++ {
+		c, err := get("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	c, err := get("127.0.0.1")
+	c.Close()
+	if err == nil {
+		t.Fatal("a third connection from one address was served")
+	}
+	for i := 0; i < 2; i++ {
+		c, err := get("127.0.0.2")
+		if err != nil {
+			t.Fatalf("another address locked out: %v", err)
+		}
+		defer c.Close()
+	}
+}
