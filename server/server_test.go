@@ -400,14 +400,16 @@ func TestTCPIdleTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-	start := time.Now()
+	// The server closes it (EOF), long before our own failure deadline
+	// (a timeout error): which one ends the read is the verdict, not how
+	// long it took.
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	_, err = conn.Read(make([]byte, 1))
 	if err == nil {
 		t.Fatal("read data from an idle connection")
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("idle connection closed after %v", d)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("idle connection not closed by the server: %v", err)
 	}
 }
 
