@@ -103,14 +103,16 @@ func TestOverallDeadline(t *testing.T) {
 	a, _ := silentUpstream(t)
 	b, _ := silentUpstream(t)
 	c, _ := silentUpstream(t)
-	f, _ := newTest(t, Config{Rules: defaultRule(a, b, c), Timeout: time.Second, Deadline: 150 * time.Millisecond})
+	// Attempts of a minute each: only the 150ms deadline can end this
+	// before the test's 30s verdict, however loaded the machine.
+	f, _ := newTest(t, Config{Rules: defaultRule(a, b, c), Timeout: time.Minute, Deadline: 150 * time.Millisecond})
 	start := time.Now()
 	_, err := f.Resolve(context.Background(), query("slow.example.", dns.TypeA))
 	if !errors.Is(err, ErrAllFailed) {
 		t.Fatalf("err = %v, want ErrAllFailed", err)
 	}
-	if el := time.Since(start); el > time.Second {
-		t.Errorf("took %v, deadline was 150ms", el)
+	if el := time.Since(start); el > 30*time.Second {
+		t.Errorf("took %v: the overall deadline did not end the attempts", el)
 	}
 }
 
@@ -492,21 +494,21 @@ func TestMaxInFlight(t *testing.T) {
 
 func TestClientContextCancel(t *testing.T) {
 	a, _ := silentUpstream(t)
-	f, _ := newTest(t, Config{Rules: defaultRule(a), Timeout: time.Second})
+	f, _ := newTest(t, Config{Rules: defaultRule(a), Timeout: time.Minute, Deadline: 2 * time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	if _, err := f.Resolve(ctx, query("x.example.", dns.TypeA)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want context.DeadlineExceeded", err)
 	}
-	if time.Since(start) > 500*time.Millisecond {
+	if time.Since(start) > 30*time.Second { // the attempt alone would take a minute
 		t.Error("Resolve ignored the caller's context")
 	}
 }
 
 func TestCloseStopsWork(t *testing.T) {
 	a, _ := silentUpstream(t)
-	f, err := New(Config{Rules: defaultRule(a), Timeout: 5 * time.Second, Deadline: 5 * time.Second})
+	f, err := New(Config{Rules: defaultRule(a), Timeout: 2 * time.Minute, Deadline: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,7 +516,7 @@ func TestCloseStopsWork(t *testing.T) {
 	waitFor(t, "fetch in flight", func() bool { return f.Stats().InFlight == 1 })
 	start := time.Now()
 	f.Close()
-	if time.Since(start) > time.Second {
+	if time.Since(start) > 30*time.Second { // the fetch alone would take two minutes
 		t.Errorf("Close took %v: in-flight fetch not cancelled", time.Since(start))
 	}
 	if _, err := f.Resolve(context.Background(), query("y.example.", dns.TypeA)); !errors.Is(err, ErrClosed) {

@@ -78,8 +78,10 @@ type ClientOptions struct {
 }
 
 // APICounters counts Route 53 HTTP attempts (retries included) by outcome.
+// Each outcome has its own counter: one derived from the others by
+// subtraction of separate loads can go negative (wrap) mid-update.
 type APICounters struct {
-	Requests, Throttled, Errors atomic.Uint64
+	Requests, OK, Throttled, Errors atomic.Uint64
 }
 
 func (c *APICounters) record(err error) {
@@ -88,6 +90,7 @@ func (c *APICounters) record(err error) {
 	}
 	c.Requests.Add(1)
 	if err == nil {
+		c.OK.Add(1)
 		return
 	}
 	var ae smithy.APIError

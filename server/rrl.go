@@ -82,7 +82,7 @@ type RRLConfig struct {
 	// and 56 (BIND's defaults); larger values are clamped to 32 and 128.
 	IPv4PrefixLen int
 	IPv6PrefixLen int
-	// Exempt networks are never limited. Nil means DefaultRRLExempt
+	// Exempt networks are never limited. Nil means DefaultRRLExempt()
 	// (loopback); an empty non-nil slice exempts nobody.
 	Exempt []netip.Prefix
 	// MaxTableSize bounds the number of client blocks tracked; 0 means
@@ -94,10 +94,13 @@ type RRLConfig struct {
 // sent truncated.
 const DefaultRRLSlip = 2
 
-// DefaultRRLExempt is the Exempt list used when RRLConfig.Exempt is nil.
-var DefaultRRLExempt = []netip.Prefix{
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("::1/128"),
+// DefaultRRLExempt returns the Exempt list used when RRLConfig.Exempt is
+// nil (loopback), new on every call.
+func DefaultRRLExempt() []netip.Prefix {
+	return []netip.Prefix{
+		netip.MustParsePrefix("127.0.0.0/8"),
+		netip.MustParsePrefix("::1/128"),
+	}
 }
 
 // RRLKind is the category of a response, each with its own rate.
@@ -244,7 +247,7 @@ func NewRRL(cfg RRLConfig) *RRL {
 
 	exempt := cfg.Exempt
 	if exempt == nil {
-		exempt = DefaultRRLExempt
+		exempt = DefaultRRLExempt()
 	}
 	r.exempt = make([]netip.Prefix, 0, len(exempt))
 	for _, p := range exempt {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,7 +49,7 @@ type Config struct {
 	Store     *zonestore.Store
 	Forwarder Forwarder // nil: authoritative only
 	// AllowRecursion lists the client networks that may use the forwarder.
-	// Nil means DefaultRecursionClients; an empty non-nil slice means nobody.
+	// Nil means DefaultRecursionClients(); an empty non-nil slice means nobody.
 	AllowRecursion []netip.Prefix
 	Views          []View
 	// UDPSize is the EDNS buffer size we advertise and the most we send
@@ -58,11 +59,15 @@ type Config struct {
 	ReadTimeout    time.Duration // first read on a new TCP connection, default 2s
 	WriteTimeout   time.Duration // default 2s
 	QueryTimeout   time.Duration // overall deadline of a forwarded query, default 5s
-	// ProxyProtocol expects PROXY protocol v2 headers on TCP connections
-	// from ProxyTrusted (nil: from anyone).
+	// ProxyProtocol takes PROXY protocol v2 headers on TCP connections
+	// from ProxyTrusted, which must not be empty; a header from anyone
+	// else closes the connection.
 	ProxyProtocol bool
 	ProxyTrusted  []netip.Prefix
 	MaxTCPConns   int // default 1000
+	// MaxTCPConnsPerClient caps the open TCP connections of one client
+	// address (after PROXY protocol), default DefaultMaxTCPConnsPerClient.
+	MaxTCPConnsPerClient int
 	// QueryLog, when set, gets one line for a QueryLogSample fraction of
 	// queries.
 	QueryLog       *slog.Logger
@@ -88,16 +93,19 @@ type Config struct {
 	Logger        *slog.Logger
 }
 
-// DefaultRecursionClients are loopback, RFC 1918, RFC 6598 shared space and
-// RFC 4193 unique-local addresses: the networks of a VPC and its on-prem peers.
-var DefaultRecursionClients = []netip.Prefix{
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("::1/128"),
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("fc00::/7"),
+// DefaultRecursionClients returns loopback, RFC 1918, RFC 6598 shared
+// space and RFC 4193 unique-local addresses: the networks of a VPC and its
+// on-prem peers. The slice is new on every call: the caller may change it.
+func DefaultRecursionClients() []netip.Prefix {
+	return []netip.Prefix{
+		netip.MustParsePrefix("127.0.0.0/8"),
+		netip.MustParsePrefix("::1/128"),
+		netip.MustParsePrefix("10.0.0.0/8"),
+		netip.MustParsePrefix("172.16.0.0/12"),
+		netip.MustParsePrefix("192.168.0.0/16"),
+		netip.MustParsePrefix("100.64.0.0/10"),
+		netip.MustParsePrefix("fc00::/7"),
+	}
 }
 
 // Server is a running set of DNS listeners sharing one handler.
@@ -126,7 +134,7 @@ type Server struct {
 // how routing policies see clients.
 type Policy struct {
 	Forwarder      Forwarder
-	AllowRecursion []netip.Prefix // nil: DefaultRecursionClients
+	AllowRecursion []netip.Prefix // nil: DefaultRecursionClients()
 	Views          []View
 	Routing        zonestore.Client
 	TSIGKeys       []TSIGKey
@@ -157,7 +165,7 @@ func (s *Server) Reconfigure(p Policy) error {
 	}
 	s.polMu.Lock()
 	defer s.polMu.Unlock()
-	np := &policy{fwd: p.Forwarder, recurse: p.AllowRecursion, views: p.Views, routing: p.Routing,
+	np := &policy{fwd: p.Forwarder, recurse: slices.Clone(p.AllowRecursion), views: slices.Clone(p.Views), routing: p.Routing,
 		keys: keyring{}, updatePolicy: map[string][]UpdateRule{}}
 	for _, k := range p.TSIGKeys {
 		np.keys[k.Name] = k
@@ -166,7 +174,7 @@ func (s *Server) Reconfigure(p Policy) error {
 		np.updatePolicy[dns.CanonicalName(zone)] = rules
 	}
 	if np.recurse == nil {
-		np.recurse = DefaultRecursionClients
+		np.recurse = DefaultRecursionClients()
 	}
 	if cw, ok := p.Forwarder.(CachedWire); ok && p.Forwarder != nil {
 		np.cached = cw
@@ -188,6 +196,7 @@ type Stats struct {
 	// TSIG failures by RFC 8945 error.
 	TSIGBadKey, TSIGBadSig, TSIGBadTime atomic.Uint64
 	SlowDropped                         atomic.Uint64 // datagrams dropped: too many full-handler goroutines
+	TCPClientRejected                   atomic.Uint64 // TCP connections closed at the per-client cap (also in TCPRejected)
 }
 
 // New validates cfg and returns a server that is not yet listening.
@@ -200,6 +209,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.UDPSize == 0 {
 		cfg.UDPSize = 1232
+	}
+	if cfg.ProxyProtocol && len(cfg.ProxyTrusted) == 0 {
+		// An empty list must not mean "anyone": every client could
+		// claim an inside address and pass the ACLs and views.
+		return nil, errors.New("server: PROXY protocol needs the trusted proxy networks (ProxyTrusted)")
 	}
 	if cfg.UDPSize < dns.MinMsgSize {
 		return nil, fmt.Errorf("server: udp size %d below %d", cfg.UDPSize, dns.MinMsgSize)
@@ -337,18 +351,21 @@ func (s *Server) Addrs() (udp, tcp []net.Addr) {
 }
 
 // Shutdown stops accepting queries and waits, until ctx ends, for the ones
-// in flight to be answered.
+// in flight to be answered. s.mu is held only to take the listeners, not
+// while waiting: Addrs (and so /healthz) answers throughout.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !s.started {
+		s.mu.Unlock()
 		return nil
 	}
 	s.started = false
+	servers, udp, cancel := s.servers, s.udp, s.cancel
+	s.mu.Unlock()
 	var errs []error
 	var wg sync.WaitGroup
 	var emu sync.Mutex
-	for _, srv := range s.servers {
+	for _, srv := range servers {
 		wg.Add(1)
 		go func(srv *dns.Server) {
 			defer wg.Done()
@@ -360,7 +377,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			}
 		}(srv)
 	}
-	for _, l := range s.udp {
+	for _, l := range udp {
 		wg.Add(1)
 		go func(l *udpListener) {
 			defer wg.Done()
@@ -372,7 +389,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}(l)
 	}
 	wg.Wait()
-	s.cancel()
+	cancel()
 	s.log.Info("stopped", slog.Uint64("queries", s.stats.Queries.Load()), slog.Uint64("udp_batches", s.stats.UDPBatches.Load()),
 		slog.Uint64("udp_datagrams", s.stats.UDPDatagrams.Load()), slog.Uint64("fast_path", s.stats.FastPath.Load()))
 	return errors.Join(errs...)

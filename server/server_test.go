@@ -400,14 +400,16 @@ func TestTCPIdleTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-	start := time.Now()
+	// The server closes it (EOF), long before our own failure deadline
+	// (a timeout error): which one ends the read is the verdict, not how
+	// long it took.
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	_, err = conn.Read(make([]byte, 1))
 	if err == nil {
 		t.Fatal("read data from an idle connection")
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("idle connection closed after %v", d)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("idle connection not closed by the server: %v", err)
 	}
 }
 
@@ -564,14 +566,25 @@ func TestSwapUnderLoad(t *testing.T) {
 			}
 		}(w)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Swap only while queries run: wait for answers before, between and
+	// after the swaps (events, not a guess at how long that takes).
+	running := func(n int64) {
+		deadline := time.Now().Add(30 * time.Second)
+		for target := total.Load() + n; total.Load() < target; {
+			if time.Now().After(deadline) {
+				t.Fatalf("queries stalled at %d", total.Load())
+			}
+			time.Sleep(time.Millisecond) // polling, with a deadline
+		}
+	}
+	running(100)
 	for _, z := range next {
 		store.PutZone(zonestore.DefaultView, z)
-		time.Sleep(100 * time.Millisecond)
+		running(100)
 	}
 	close(stop)
 	wg.Wait()
-	if fails.Load() != 0 || total.Load() < 100 {
+	if fails.Load() != 0 {
 		t.Fatalf("%d of %d queries failed during swaps", fails.Load(), total.Load())
 	}
 	var all []time.Duration

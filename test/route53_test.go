@@ -239,19 +239,24 @@ func TestRoute53NoDataNoAPI(t *testing.T) {
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", httpPort)
 	hyb := refserver.StartHybridnsArgs(t, bin, nil, "--route53-zone", "Z0000000000000000001", "--route53-endpoint", "http://127.0.0.1:1",
 		"--http-listen", httpAddr, "--snapshot-dir", t.TempDir())
-	time.Sleep(500 * time.Millisecond)
+	// Wait for the event, not a guess at its time: the first sync has
+	// failed (logged); after it, readiness is still 503 and the process
+	// still answers.
+	eventually(t, 30*time.Second, "the first sync to fail", func() bool {
+		return strings.Contains(hyb.Log(), "failed")
+	})
 	if code, _ := httpStatus(t, "GET", "http://"+httpAddr+"/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("readyz = %d, want 503", code)
 	}
-	if _, err := hyb.Wait(100 * time.Millisecond); err == nil {
-		t.Fatal("process exited")
+	if r := ask(t, "udp", hyb.Addr, "nothing.example.", dns.TypeA); r == nil {
+		t.Fatal("process no longer answers DNS")
 	}
 }
 
-// TestRoute53Throttled30s: 30 seconds of Throttling from Route 53 never
-// lose a zone, the fake never sees more than the configured rate, and the
-// mirror catches up once the throttling ends.
-func TestRoute53Throttled30s(t *testing.T) {
+// TestRoute53Throttled: Throttling from Route 53 through a whole failed
+// sync never loses a zone, the fake never sees more than the configured
+// rate, and the mirror catches up once the throttling ends.
+func TestRoute53Throttled(t *testing.T) {
 	bin := refserver.BuildHybridns(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDFAKE")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "SECRETFAKE")
@@ -268,11 +273,16 @@ func TestRoute53Throttled30s(t *testing.T) {
 	hyb := refserver.StartHybridnsArgs(t, bin, []refserver.Zone{{Origin: "t0.example."}, {Origin: "t1.example."}, {Origin: "t2.example."}},
 		"--route53-zone", strings.Join(ids, ","), "--route53-endpoint", url, "--route53-interval", "2s", "--route53-rps", "5")
 	f.ResetRequests()
-	f.ThrottleFor(30 * time.Second)
+	f.Throttle(true)
 	seed(t, f, ids[0], r53set("h1.t0.example", "A", 60, "192.0.2.2"))
-	deadline := time.Now().Add(30 * time.Second)
+	// Throttled until a sync has failed as a whole (every retry used up):
+	// an event, where a wall-clock period could end before anything failed.
+	deadline := time.Now().Add(2 * time.Minute) // failure deadline only
 	queries := 0
-	for time.Now().Before(deadline) {
+	for !strings.Contains(hyb.Log(), "sync failed, serving the last good data") {
+		if time.Now().After(deadline) {
+			t.Fatal("no sync failed while throttled")
+		}
 		for i := range ids {
 			r := askFrom(t, "127.0.0.1", hyb.Addr, fmt.Sprintf("h5.t%d.example.", i), dns.TypeA)
 			if firstA(r) != "192.0.2.1" {
@@ -280,8 +290,9 @@ func TestRoute53Throttled30s(t *testing.T) {
 			}
 			queries++
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // pacing the probe queries, not synchronizing
 	}
+	f.Throttle(false)
 	eventually(t, 15*time.Second, "change picked up after the throttling", func() bool {
 		return firstA(askFrom(t, "127.0.0.1", hyb.Addr, "h1.t0.example.", dns.TypeA)) == "192.0.2.2"
 	})

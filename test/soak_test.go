@@ -124,13 +124,16 @@ func TestSoak(t *testing.T) {
 	time.Sleep(time.Duration(seconds) * time.Second / 4)
 	heapBefore := metric(t, http, "go_memstats_heap_alloc_bytes")
 	time.Sleep(time.Duration(seconds) * time.Second * 3 / 4)
+	// The soak is long enough in queries too, however slow the machine:
+	// keep going until they are sent (a count reached, not a rate required).
+	eventually(t, time.Duration(seconds)*time.Second*4, "the soak's queries", func() bool { return sent.Load() >= int64(seconds)*200 })
 	close(stop)
 	qwg.Wait()
 	wg.Wait()
 	heapAfter := metric(t, http, "go_memstats_heap_alloc_bytes")
 	t.Logf("%d s: %d queries, %d unanswered, %d wrong; heap %.1f MiB at start, %.1f MiB after a quarter, %.1f MiB at the end",
 		seconds, sent.Load(), unanswered.Load(), wrong.Load(), heapStart/(1<<20), heapBefore/(1<<20), heapAfter/(1<<20))
-	if unanswered.Load() != 0 || wrong.Load() != 0 || sent.Load() < int64(seconds)*200 {
+	if unanswered.Load() != 0 || wrong.Load() != 0 {
 		t.Fatalf("%d unanswered, %d wrong of %d", unanswered.Load(), wrong.Load(), sent.Load())
 	}
 	if heapAfter > 2*heapBefore+32<<20 {

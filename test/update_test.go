@@ -362,13 +362,42 @@ func TestUpdateNsupdate(t *testing.T) {
 	})
 
 	t.Run("throttled for 10s, answered after Route 53 accepts", func(t *testing.T) {
-		e.f.ThrottleFor(10 * time.Second)
+		throttled := func() int {
+			n := 0
+			for _, r := range e.f.Requests() {
+				if r.Op == "ChangeResourceRecordSets" && r.Throttled() {
+					n++
+				}
+			}
+			return n
+		}
+		before := throttled()
+		e.f.Throttle(true)
 		start := time.Now()
-		// Over TCP (-v): a UDP client would resend while we wait for
-		// Route 53 (harmless, the update is idempotent, but noisy).
-		out, code := e.nsupdate(t, append(ddns(), "-v", "-t", "40"), "update add slow.mirror.example. 60 A 192.0.2.120")
-		if code != 0 {
-			t.Fatalf("exit %d after %v:\n%s", code, time.Since(start), out)
+		type result struct {
+			out  string
+			code int
+		}
+		done := make(chan result, 1)
+		go func() {
+			// Over TCP (-v): a UDP client would resend while we wait for
+			// Route 53 (harmless, the update is idempotent, but noisy).
+			out, code := e.nsupdate(t, append(ddns(), "-v", "-t", "40"), "update add slow.mirror.example. 60 A 192.0.2.120")
+			done <- result{out, code}
+		}()
+		// The update is being retried against the throttling...
+		eventually(t, 10*time.Second, "throttled attempts", func() bool { return throttled() >= before+3 })
+		select {
+		case r := <-done:
+			t.Fatalf("answered while Route 53 still throttles: exit %d\n%s", r.code, r.out)
+		default:
+		}
+		// ...for the 10 s of the scenario, then Route 53 takes it.
+		<-time.After(time.Until(start.Add(10 * time.Second)))
+		e.f.Throttle(false)
+		r := <-done
+		if r.code != 0 {
+			t.Fatalf("exit %d after %v:\n%s", r.code, time.Since(start), r.out)
 		}
 		if got := fakeSet(e.f, e.zone, "slow.mirror.example.", "A"); got != "60 192.0.2.120" {
 			t.Fatalf("fake = %q", got)

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"hybridns/zonestore"
 	"hybridns/zonestore/zonedir"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"strings"
@@ -58,7 +60,8 @@ type Config struct {
 	ZoneQuiet              time.Duration `yaml:"zone_quiet"`
 	ZoneSerialMustIncrease bool          `yaml:"zone_serial_must_increase"`
 
-	file string // where it was read from, for messages
+	file string     // where it was read from, for messages
+	root *yaml.Node // the document, for the line of a key in messages
 }
 
 // ForwardRule sends a domain (and everything below it) to upstreams.
@@ -179,14 +182,20 @@ type LogConfig struct {
 // ProxyConfig enables PROXY protocol v2 on the TCP listeners (as AWS NLBs
 // send it), so views and ACLs see the real client.
 type ProxyConfig struct {
-	Enabled bool     `yaml:"enabled"`
-	Trusted []string `yaml:"trusted"` // who may send a header (default: anyone when enabled)
+	Enabled bool `yaml:"enabled"`
+	// Trusted lists the load balancers' networks, the only peers whose
+	// header is believed; required when enabled. A header from anyone
+	// else closes the connection.
+	Trusted []string `yaml:"trusted"`
 }
 
 // TCPConfig bounds TCP clients.
 type TCPConfig struct {
-	MaxConnections int           `yaml:"max_connections"` // default 1000
-	IdleTimeout    time.Duration `yaml:"idle_timeout"`    // default 10s
+	MaxConnections int `yaml:"max_connections"` // default 1000
+	// MaxConnectionsPerClient caps the open connections of one client
+	// address (the PROXY header's, behind a balancer); default 64.
+	MaxConnectionsPerClient int           `yaml:"max_connections_per_client"`
+	IdleTimeout             time.Duration `yaml:"idle_timeout"` // default 10s
 }
 
 // RRLConfig is response rate limiting for UDP, as BIND's rate-limit.
@@ -229,6 +238,7 @@ func parseConfig(data []byte, path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	cfg.file = path
+	cfg.root = &root
 	if doc := root.Content; len(doc) == 1 && doc[0].Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(doc[0].Content); i += 2 {
 			if doc[0].Content[i].Value == "forward" && doc[0].Content[i+1].Kind == yaml.SequenceNode {
@@ -252,6 +262,105 @@ func (c *Config) where(line int) string {
 		return fmt.Sprintf("%s:%d", c.file, line)
 	}
 	return c.file
+}
+
+// lineOf returns the line of a dotted key ("tcp.idle_timeout") in the
+// config file, or 0 when the file does not set it.
+func (c *Config) lineOf(key string) int {
+	if c.root == nil || len(c.root.Content) != 1 {
+		return 0
+	}
+	n, line := c.root.Content[0], 0
+	for _, part := range strings.Split(key, ".") {
+		if n.Kind != yaml.MappingNode {
+			return line
+		}
+		found := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == part {
+				line, n, found = n.Content[i].Line, n.Content[i+1], true
+				break
+			}
+		}
+		if !found {
+			return line
+		}
+	}
+	return line
+}
+
+// checkRanges bounds every numeric setting; a zero value means the
+// default unless the message says otherwise. Messages name the key and,
+// when the file sets it, the line.
+func (c *Config) checkRanges() []error {
+	var errs []error
+	bad := func(key string, val any, want string) {
+		errs = append(errs, fmt.Errorf("%s: %s %v: want %s", c.where(c.lineOf(key)), key, val, want))
+	}
+	dur := func(key string, v, lo, hi time.Duration, want string) {
+		if v < lo || v > hi {
+			bad(key, v, want)
+		}
+	}
+	num := func(key string, v, lo, hi int, want string) {
+		if v < lo || v > hi {
+			bad(key, v, want)
+		}
+	}
+	const day = 24 * time.Hour
+	// Sentinels: -1 turns a feature off where the component documents it.
+	num("cache.entries", c.Cache.Entries, -1, 100_000_000, "0 (default 100000) to 100000000, or -1 for no cache")
+	dur("cache.min_ttl", c.Cache.MinTTL, 0, day, "0 to 24h")
+	dur("cache.max_ttl", c.Cache.MaxTTL, 0, 7*day, "0 (default 24h) to 168h")
+	if c.Cache.MaxTTL > 0 && c.Cache.MinTTL > c.Cache.MaxTTL {
+		bad("cache.min_ttl", c.Cache.MinTTL, fmt.Sprintf("at most cache.max_ttl (%v)", c.Cache.MaxTTL))
+	}
+	dur("cache.negative_max_ttl", c.Cache.NegMaxTTL, 0, day, "0 (default 1h) to 24h")
+	if c.Cache.ServFailTTL != -time.Second {
+		dur("cache.servfail_ttl", c.Cache.ServFailTTL, 0, 30*time.Second, "0 (default 5s) to 30s, or -1s for no SERVFAIL caching")
+	}
+	if c.Cache.StaleTTL != -time.Second {
+		dur("cache.stale_ttl", c.Cache.StaleTTL, 0, 7*day, "0 (default 24h) to 168h, or -1s for no serve-stale")
+	}
+	num("cache.prefetch", c.Cache.Prefetch, -1, 1_000_000, "0 (default 3) to 1000000 hits, or -1 for no prefetch")
+	dur("upstream.timeout", c.Upstream.Timeout, 0, time.Minute, "0 (default 2s) to 1m")
+	dur("upstream.deadline", c.Upstream.Deadline, 0, 2*time.Minute, "0 (default 5s) to 2m")
+	timeout, deadline := cmp.Or(c.Upstream.Timeout, 2*time.Second), cmp.Or(c.Upstream.Deadline, 5*time.Second)
+	if c.Upstream.Timeout >= 0 && c.Upstream.Deadline >= 0 && timeout > deadline {
+		bad("upstream.timeout", timeout, fmt.Sprintf("at most upstream.deadline (%v)", deadline))
+	}
+	num("upstream.max_in_flight", c.Upstream.MaxInFlight, 0, 1_000_000, "0 (default 1000) to 1000000")
+	if c.LameDuck != nil {
+		dur("lame_duck", *c.LameDuck, 0, 10*time.Minute, "0 to 10m")
+	}
+	num("tcp.max_connections", c.TCP.MaxConnections, 0, 1_000_000, "0 (default 1000) to 1000000")
+	num("tcp.max_connections_per_client", c.TCP.MaxConnectionsPerClient, 0, 1_000_000, "0 (default 64) to 1000000")
+	dur("tcp.idle_timeout", c.TCP.IdleTimeout, 0, time.Hour, "0 (default 10s) to 1h")
+	num("rate_limit.responses_per_second", c.RRL.ResponsesPerSecond, 0, 1_000_000, "0 (off) to 1000000")
+	num("rate_limit.nxdomains_per_second", c.RRL.NXDomainsPerSecond, -1, 1_000_000, "0 (as responses_per_second) to 1000000, or -1 for unlimited")
+	num("rate_limit.errors_per_second", c.RRL.ErrorsPerSecond, -1, 1_000_000, "0 (as responses_per_second) to 1000000, or -1 for unlimited")
+	if c.RRL.Slip != nil {
+		num("rate_limit.slip", *c.RRL.Slip, 0, 10, "0 (drop every limited response) to 10, as BIND")
+	}
+	num("rate_limit.ipv4_prefix_length", c.RRL.IPv4PrefixLen, 0, 32, "0 (default 24) to 32")
+	num("rate_limit.ipv6_prefix_length", c.RRL.IPv6PrefixLen, 0, 128, "0 (default 56) to 128")
+	if c.Log.Queries < 0 || c.Log.Queries > 1 || math.IsNaN(c.Log.Queries) {
+		bad("log.queries", c.Log.Queries, "a fraction between 0 and 1")
+	}
+	if c.Log.ErrorsPerSecond < 0 || c.Log.ErrorsPerSecond > 100_000 || math.IsNaN(c.Log.ErrorsPerSecond) {
+		bad("log.errors_per_second", c.Log.ErrorsPerSecond, "0 (default 20) to 100000")
+	}
+	if c.Route53.Interval != 0 {
+		dur("route53.interval", c.Route53.Interval, time.Second, 7*day, "0 (default 5m) or 1s to 168h")
+	}
+	if c.Route53.HealthInterval != 0 {
+		dur("route53.health_interval", c.Route53.HealthInterval, time.Second, day, "0 (default 30s) or 1s to 24h")
+	}
+	if c.Route53.RPS < 0 || c.Route53.RPS > 100 || math.IsNaN(c.Route53.RPS) {
+		bad("route53.rps", c.Route53.RPS, "0 (default 5) to 100 (the account allows 5 in all)")
+	}
+	num("route53.burst", c.Route53.Burst, 0, 1000, "0 (default 10) to 1000")
+	return errs
 }
 
 // validate returns every problem of the config at once.
@@ -328,8 +437,10 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	if c.Log.Queries < 0 || c.Log.Queries > 1 {
-		errs = append(errs, fmt.Errorf("%s: log.queries %v: a fraction between 0 and 1", c.where(0), c.Log.Queries))
+	errs = append(errs, c.checkRanges()...)
+	if c.ProxyProtocol.Enabled && len(c.ProxyProtocol.Trusted) == 0 {
+		errs = append(errs, fmt.Errorf("%s: proxy_protocol.trusted: required when proxy_protocol.enabled is true: list the load balancers' networks (a header from any other peer is refused)",
+			c.where(c.lineOf("proxy_protocol.enabled"))))
 	}
 	if c.Route53.enabled() {
 		switch c.Route53.Visibility {
@@ -339,9 +450,6 @@ func (c *Config) validate() error {
 		}
 		if c.Route53.ChangePoll < 0 {
 			errs = append(errs, fmt.Errorf("%s: route53.change_poll %v: must not be negative", c.where(0), c.Route53.ChangePoll))
-		}
-		if c.Route53.RPS < 0 || c.Route53.RPS > 100 {
-			errs = append(errs, fmt.Errorf("%s: route53.rps %v: want 0 < rps ≤ 100 (the account allows 5)", c.where(0), c.Route53.RPS))
 		}
 		for _, a := range c.Route53.Accounts {
 			if a.RoleARN == "" || (!a.Discover && len(a.Zones) == 0) {

@@ -101,3 +101,120 @@ func TestRuleConflict(t *testing.T) {
 		t.Fatalf("nested zone is no conflict: %v", err)
 	}
 }
+
+// TestNumericRanges: every numeric setting is range-checked, and the
+// message names the key and the line that set it.
+func TestNumericRanges(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		yaml string // the setting under test, on line 2
+		key  string // "": valid
+	}{
+		{"tcp: {idle_timeout: -1s}", "tcp.idle_timeout"},
+		{"tcp: {idle_timeout: 2h}", "tcp.idle_timeout"},
+		{"tcp: {idle_timeout: 30s}", ""},
+		{"tcp: {max_connections: -5}", "tcp.max_connections"},
+		{"tcp: {max_connections_per_client: -1}", "tcp.max_connections_per_client"},
+		{"tcp: {max_connections_per_client: 16}", ""},
+		{"rate_limit: {slip: -3}", "rate_limit.slip"},
+		{"rate_limit: {slip: 11}", "rate_limit.slip"},
+		{"rate_limit: {slip: 0}", ""},
+		{"rate_limit: {ipv4_prefix_length: 99}", "rate_limit.ipv4_prefix_length"},
+		{"rate_limit: {ipv4_prefix_length: -1}", "rate_limit.ipv4_prefix_length"},
+		{"rate_limit: {ipv6_prefix_length: 129}", "rate_limit.ipv6_prefix_length"},
+		{"rate_limit: {ipv6_prefix_length: 64}", ""},
+		{"rate_limit: {responses_per_second: -1}", "rate_limit.responses_per_second"},
+		{"rate_limit: {nxdomains_per_second: -2}", "rate_limit.nxdomains_per_second"},
+		{"rate_limit: {nxdomains_per_second: -1}", ""},
+		{"rate_limit: {errors_per_second: -7}", "rate_limit.errors_per_second"},
+		{"cache: {entries: -2}", "cache.entries"},
+		{"cache: {entries: -1}", ""},
+		{"cache: {min_ttl: -1s}", "cache.min_ttl"},
+		{"cache: {min_ttl: 2h, max_ttl: 1h}", "cache.min_ttl"},
+		{"cache: {max_ttl: -1m}", "cache.max_ttl"},
+		{"cache: {negative_max_ttl: -1s}", "cache.negative_max_ttl"},
+		{"cache: {servfail_ttl: -5s}", "cache.servfail_ttl"},
+		{"cache: {servfail_ttl: 31s}", "cache.servfail_ttl"},
+		{"cache: {servfail_ttl: -1s}", ""},
+		{"cache: {stale_ttl: -2s}", "cache.stale_ttl"},
+		{"cache: {prefetch: -4}", "cache.prefetch"},
+		{"upstream: {timeout: -1s}", "upstream.timeout"},
+		{"upstream: {deadline: -1s}", "upstream.deadline"},
+		{"upstream: {timeout: 10s, deadline: 3s}", "upstream.timeout"},
+		{"upstream: {timeout: 10s}", "upstream.timeout"}, // over the 5s default deadline
+		{"upstream: {max_in_flight: -1}", "upstream.max_in_flight"},
+		{"lame_duck: -1s", "lame_duck"},
+		{"lame_duck: 0s", ""},
+		{"log: {queries: 1.5}", "log.queries"},
+		{"log: {errors_per_second: -1}", "log.errors_per_second"},
+		{"route53: {interval: 500ms}", "route53.interval"},
+		{"route53: {interval: -5m}", "route53.interval"},
+		{"route53: {health_interval: -1s}", "route53.health_interval"},
+		{"route53: {rps: -1}", "route53.rps"},
+		{"route53: {rps: 500}", "route53.rps"},
+		{"route53: {burst: -1}", "route53.burst"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.yaml, func(t *testing.T) {
+			path := filepath.Join(dir, "cfg.yaml")
+			os.WriteFile(path, []byte("listen: [\"127.0.0.1:53\"]\n"+tc.yaml+"\n"), 0o644)
+			c, err := loadConfig(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.validate()
+			if tc.key == "" {
+				if err != nil {
+					t.Fatalf("valid setting rejected: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("%s accepted", tc.yaml)
+			}
+			if want := "cfg.yaml:2: " + tc.key + " "; !strings.Contains(err.Error(), want) {
+				t.Fatalf("error lacks %q:\n%v", want, err)
+			}
+		})
+	}
+}
+
+// TestProxyProtocolNeedsTrusted: enabling PROXY protocol without trusted
+// networks is an error naming the key; with them it is valid.
+func TestProxyProtocolNeedsTrusted(t *testing.T) {
+	c, err := parseConfig([]byte("listen: [\":53\"]\nproxy_protocol: {enabled: true}\n"), "p.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "p.yaml:2: proxy_protocol.trusted") {
+		t.Fatalf("PROXY protocol without trusted networks: %v", err)
+	}
+	c, _ = parseConfig([]byte("listen: [\":53\"]\nproxy_protocol: {enabled: true, trusted: [10.0.250.0/24]}\n"), "p.yaml")
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestExamplesAreSafe: the bundled configs parse, validate (zone_dir
+// aside, which names a path of the target machine) and never trust PROXY
+// headers from anyone.
+func TestExamplesAreSafe(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no example configs found")
+	}
+	for _, f := range files {
+		c, err := loadConfig(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		c.ZoneDir = ""
+		c.SnapshotDir = ""
+		if err := c.validate(); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		if c.ProxyProtocol.Enabled && len(c.ProxyProtocol.Trusted) == 0 {
+			t.Errorf("%s: PROXY protocol trusts everyone", f)
+		}
+	}
+}

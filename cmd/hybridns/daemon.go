@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"reflect"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -21,6 +24,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/net/netutil"
 
 	"hybridns/forwarder"
 	"hybridns/r53"
@@ -121,6 +125,7 @@ func serveCmd(c *cli.Context) error {
 		ProxyProtocol:  cfg.ProxyProtocol.Enabled,
 		Logger:         log,
 	}
+	scfg.MaxTCPConnsPerClient = cfg.TCP.MaxConnectionsPerClient
 	for _, p := range cfg.ProxyProtocol.Trusted {
 		scfg.ProxyTrusted = append(scfg.ProxyTrusted, mustPrefix(p))
 	}
@@ -192,16 +197,26 @@ drain:
 	if httpSrv != nil {
 		_ = httpSrv.Shutdown(shutCtx)
 	}
-	d.mu.Lock()
-	if d.fwd != nil {
-		d.fwd.Close()
-	}
-	d.mu.Unlock()
+	d.closeForwarder()
 	log.Info("stopped")
 	return err
 }
 
 func (d *daemon) config() *Config { return d.cur.Load() }
+
+// closeForwarder takes the forwarder out under the lock and closes it after
+// releasing it: Close waits for upstream exchanges, and a reload or an HTTP
+// request must not wait on those.
+func (d *daemon) closeForwarder() {
+	d.mu.Lock()
+	fwd := d.fwd
+	d.fwd = nil
+	d.mu.Unlock()
+	d.setForwarder(nil)
+	if fwd != nil {
+		fwd.Close()
+	}
+}
 
 func (d *daemon) setForwarder(f forwarderCloser) {
 	ff, _ := f.(*forwarder.Forwarder)
@@ -234,7 +249,17 @@ func (d *daemon) policy(cfg *Config, fwd forwarderCloser) server.Policy {
 // Route 53 zones keep their schedule.
 func (d *daemon) reload(why string) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	unused, err := d.reloadLocked(why)
+	d.mu.Unlock()
+	if unused != nil {
+		unused.Close() // never served: nothing to wait for, but not under the lock
+	}
+	return err
+}
+
+// reloadLocked is reload under d.mu; it returns a forwarder it built but
+// did not put in service, for the caller to close.
+func (d *daemon) reloadLocked(why string) (forwarderCloser, error) {
 	d.log.Info("reloading config", slog.String("trigger", why))
 	next, err := configFromCLI(d.cli)
 	if err == nil {
@@ -250,14 +275,14 @@ func (d *daemon) reload(why string) error {
 	}
 	if err != nil {
 		d.log.Error("config rejected, the running config stays", slog.Any("err", err))
-		return err
+		return nil, err
 	}
 	if err := d.srv.Reconfigure(d.policy(next, fwd)); err != nil {
 		d.log.Error("config rejected, the running config stays", slog.Any("err", err))
 		if fwd != d.fwd && fwd != nil {
-			fwd.Close()
+			return fwd, err
 		}
-		return err
+		return nil, err
 	}
 	if old := d.fwd; old != fwd && old != nil {
 		// Queries in flight may still use it for a moment.
@@ -274,7 +299,7 @@ func (d *daemon) reload(why string) error {
 		_ = d.loader.Rescan()
 	}
 	d.log.Info("config reloaded")
-	return nil
+	return nil, nil
 }
 
 // checkImmutable rejects changes that need a restart, rather than
@@ -358,7 +383,9 @@ func (d *daemon) selfQuery() error {
 	return err
 }
 
-func (d *daemon) startHTTP(addr string) (*http.Server, error) {
+// mux is the HTTP endpoint: health, readiness, metrics and the control
+// requests.
+func (d *daemon) mux() http.Handler {
 	var control []netip.Prefix
 	for _, p := range d.cfg.HTTPControl {
 		control = append(control, mustPrefix(p))
@@ -403,6 +430,10 @@ func (d *daemon) startHTTP(addr string) (*http.Server, error) {
 			http.Error(w, "forbidden", http.StatusForbidden)
 			return
 		}
+		if err := controlRequestOK(r); err != nil {
+			http.Error(w, "forbidden: "+err.Error(), http.StatusForbidden)
+			return
+		}
 		if err := d.reload("POST /reload"); err != nil {
 			http.Error(w, "config rejected, the running config stays:\n"+err.Error(), http.StatusBadRequest)
 			return
@@ -412,6 +443,10 @@ func (d *daemon) startHTTP(addr string) (*http.Server, error) {
 	mux.HandleFunc("POST /sync", func(w http.ResponseWriter, r *http.Request) {
 		if !allowed(r) {
 			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		if err := controlRequestOK(r); err != nil {
+			http.Error(w, "forbidden: "+err.Error(), http.StatusForbidden)
 			return
 		}
 		zone := r.URL.Query().Get("zone")
@@ -442,18 +477,140 @@ func (d *daemon) startHTTP(addr string) (*http.Server, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"pending": pending})
 	})
+	return mux
+}
+
+func (d *daemon) startHTTP(addr string) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http listen %s: %w", addr, err)
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.log.Error("http server stopped", slog.Any("err", err))
-		}
-	}()
+	hs := serveHTTP(ln, d.mux(), d.log)
 	d.log.Info("http listening", slog.String("addr", ln.Addr().String()))
 	return hs, nil
+}
+
+// httpLimits bound the HTTP endpoint, so idle or slow clients cannot hold
+// it: a cap on open connections (beyond it, new ones wait in the kernel's
+// backlog until one closes) and timeouts on every phase. Variables so that
+// tests can shrink them.
+var httpLimits = struct {
+	maxConns, maxConnsPerClient   int
+	readHeader, read, write, idle time.Duration
+	maxHeaderBytes                int
+}{maxConns: 128, maxConnsPerClient: 16, readHeader: 5 * time.Second, read: 30 * time.Second, write: time.Minute, idle: time.Minute, maxHeaderBytes: 16 << 10}
+
+// serveHTTP serves h on ln within httpLimits until the server is shut down.
+func serveHTTP(ln net.Listener, h http.Handler, log *slog.Logger) *http.Server {
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: httpLimits.readHeader,
+		ReadTimeout:       httpLimits.read,
+		WriteTimeout:      httpLimits.write,
+		IdleTimeout:       httpLimits.idle,
+		MaxHeaderBytes:    httpLimits.maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	// One address may hold only a share of the slots: connections beyond
+	// it are closed at once, so it cannot keep the load balancer's health
+	// checks waiting.
+	ln = &perClientListener{Listener: netutil.LimitListener(ln, httpLimits.maxConns), max: httpLimits.maxConnsPerClient, open: map[netip.Addr]int{}}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", slog.Any("err", err))
+		}
+	}()
+	return hs
+}
+
+// perClientListener closes a client's connections beyond max.
+type perClientListener struct {
+	net.Listener
+	max  int
+	mu   sync.Mutex
+	open map[netip.Addr]int
+}
+
+func (l *perClientListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+		ip := ap.Addr().Unmap()
+		l.mu.Lock()
+		if l.open[ip] >= l.max {
+			l.mu.Unlock()
+			c.Close()
+			continue
+		}
+		l.open[ip]++
+		l.mu.Unlock()
+		return &perClientConn{Conn: c, l: l, ip: ip}, nil
+	}
+}
+
+type perClientConn struct {
+	net.Conn
+	l    *perClientListener
+	ip   netip.Addr
+	once sync.Once
+}
+
+func (c *perClientConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		if c.l.open[c.ip]--; c.l.open[c.ip] <= 0 {
+			delete(c.l.open, c.ip)
+		}
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// controlRequestOK refuses what a web page could make a browser send to
+// POST /reload and /sync (cross-site request forgery, DNS rebinding). A
+// control request must:
+//   - not come from another site: Sec-Fetch-Site, when sent, is
+//     "same-origin" or "none"; Origin, when sent, names the Host asked for;
+//   - not be a form: no Content-Type a browser may send cross-site without
+//     a preflight (application/x-www-form-urlencoded, multipart/form-data,
+//     text/plain); no Content-Type (curl -X POST) or any other is fine;
+//   - name the server by address: Host is an IP address or localhost, so a
+//     rebinding name that resolves to us is refused.
+//
+// curl, Prometheus and scripts send none of these headers and pass.
+func controlRequestOK(r *http.Request) error {
+	switch site := r.Header.Get("Sec-Fetch-Site"); site {
+	case "", "same-origin", "none":
+	default:
+		return fmt.Errorf("cross-site request (Sec-Fetch-Site: %s)", site)
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		u, err := url.Parse(origin)
+		if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
+			return fmt.Errorf("cross-origin request (Origin %q, Host %q)", origin, r.Host)
+		}
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil {
+			return fmt.Errorf("content type %q: %w", ct, err)
+		}
+		switch mt {
+		case "application/x-www-form-urlencoded", "multipart/form-data", "text/plain":
+			return fmt.Errorf("content type %s is what an HTML form sends; send no body (curl -X POST)", mt)
+		}
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err != nil && !strings.EqualFold(host, "localhost") {
+		return fmt.Errorf("host %q: address the control endpoint by IP address or localhost", r.Host)
+	}
+	return nil
 }
 
 // rrlConfig turns the rate_limit section into the server's.

@@ -95,7 +95,7 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: "zone-dir", Usage: "directory of <zone>.zone files, watched for changes", EnvVars: []string{"HYBRIDNS_ZONE_DIR"}},
 		&cli.StringFlag{Name: "http-listen", Usage: "HTTP address for /healthz, /readyz, /metrics, /reload, /sync (`off` to disable; default 127.0.0.1:8053)", EnvVars: []string{"HYBRIDNS_HTTP_LISTEN"}},
 		&cli.DurationFlag{Name: "lame-duck", Usage: "on SIGTERM keep answering this long with /readyz at 503 (default 5s)", EnvVars: []string{"HYBRIDNS_LAME_DUCK"}},
-		&cli.BoolFlag{Name: "proxy-protocol", Usage: "expect PROXY protocol v2 headers on TCP (behind an NLB)", EnvVars: []string{"HYBRIDNS_PROXY_PROTOCOL"}},
+		&cli.BoolFlag{Name: "proxy-protocol", Usage: "expect PROXY protocol v2 headers on TCP (behind an NLB; needs proxy_protocol.trusted in the config)", EnvVars: []string{"HYBRIDNS_PROXY_PROTOCOL"}},
 		&cli.StringSliceFlag{Name: "forward", Usage: "forwarding rule ZONE=ADDR[,ADDR…] (repeatable)", EnvVars: []string{"HYBRIDNS_FORWARD"}},
 		&cli.StringFlag{Name: "forward-default", Usage: "upstreams for every other name: ADDR[,ADDR…] (`vpc` = the VPC resolver)", EnvVars: []string{"HYBRIDNS_FORWARD_DEFAULT"}},
 		&cli.StringFlag{Name: "allow-recursion", Usage: "client networks that may use forwarding: CIDR[,CIDR…] (default loopback, RFC 1918, RFC 4193)", EnvVars: []string{"HYBRIDNS_ALLOW_RECURSION"}},

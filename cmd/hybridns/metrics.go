@@ -139,8 +139,7 @@ func (c *r53Collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *r53Collector) Collect(ch chan<- prometheus.Metric) {
 	if c.api != nil {
-		ok := c.api.Requests.Load() - c.api.Throttled.Load() - c.api.Errors.Load()
-		ch <- prometheus.MustNewConstMetric(descR53Calls, prometheus.CounterValue, float64(ok), "ok")
+		ch <- prometheus.MustNewConstMetric(descR53Calls, prometheus.CounterValue, float64(c.api.OK.Load()), "ok")
 		ch <- prometheus.MustNewConstMetric(descR53Calls, prometheus.CounterValue, float64(c.api.Throttled.Load()), "throttled")
 		ch <- prometheus.MustNewConstMetric(descR53Calls, prometheus.CounterValue, float64(c.api.Errors.Load()), "error")
 	}

@@ -94,15 +94,17 @@ type Fake struct {
 	changeDelay time.Duration
 	latency     time.Duration
 
-	throttleNext  int
-	throttleUntil time.Time
-	rateRPS       float64
-	rateBurst     float64
-	rateTokens    float64
-	rateLast      time.Time
-	failNext      int
-	failStatus    int
-	denyNext      int
+	throttleNext int
+	throttleAll  bool
+	now          func() time.Time // the rate limiter's clock (SetClock)
+	paused       chan struct{}    // non-nil: requests wait until it is closed
+	rateRPS      float64
+	rateBurst    float64
+	rateTokens   float64
+	rateLast     time.Time
+	failNext     int
+	failStatus   int
+	denyNext     int
 }
 
 // New returns an empty fake.
@@ -423,11 +425,51 @@ func (f *Fake) ThrottleNext(n int) {
 	f.throttleNext = n
 }
 
-// ThrottleFor throttles every request until now+d.
-func (f *Fake) ThrottleFor(d time.Duration) {
+// Throttle answers every request with Throttling while on, until the test
+// turns it off: tests decide by events, not by a wall-clock period, when
+// throttling ends.
+func (f *Fake) Throttle(on bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.throttleUntil = time.Now().Add(d)
+	f.throttleAll = on
+}
+
+// SetClock sets the clock of the rate limiter (RateLimit), so a test can
+// refill the bucket by advancing time instead of sleeping. Default
+// time.Now.
+func (f *Fake) SetClock(now func() time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = now
+	f.rateLast = now()
+}
+
+func (f *Fake) clock() time.Time {
+	if f.now != nil {
+		return f.now()
+	}
+	return time.Now()
+}
+
+// Pause holds every request (before it is answered or logged) until
+// Resume: a test sees the state "request sent, no answer yet" for as long
+// as it needs, without guessing a latency.
+func (f *Fake) Pause() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.paused == nil {
+		f.paused = make(chan struct{})
+	}
+}
+
+// Resume releases the requests held by Pause.
+func (f *Fake) Resume() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.paused != nil {
+		close(f.paused)
+		f.paused = nil
+	}
 }
 
 // RateLimit throttles requests above rps with a token bucket of size burst,
@@ -438,7 +480,7 @@ func (f *Fake) RateLimit(rps float64, burst int) {
 	f.rateRPS = rps
 	f.rateBurst = float64(max(burst, 1))
 	f.rateTokens = f.rateBurst
-	f.rateLast = time.Now()
+	f.rateLast = f.clock()
 }
 
 // FailNext answers the next n requests with the given HTTP status (a 5xx)
@@ -640,8 +682,14 @@ func (f *Fake) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	f.mu.Lock()
-	lat := f.latency
+	lat, paused := f.latency, f.paused
 	f.mu.Unlock()
+	if paused != nil {
+		select {
+		case <-paused:
+		case <-r.Context().Done():
+		}
+	}
 	if lat > 0 {
 		select {
 		case <-time.After(lat):
@@ -691,10 +739,10 @@ func (f *Fake) injectedFault() *apiError {
 		f.throttleNext--
 		return throttle
 	}
-	now := time.Now()
-	if now.Before(f.throttleUntil) {
+	if f.throttleAll {
 		return throttle
 	}
+	now := f.clock()
 	if f.rateRPS > 0 {
 		f.rateTokens = min(f.rateBurst, f.rateTokens+now.Sub(f.rateLast).Seconds()*f.rateRPS)
 		f.rateLast = now

@@ -548,12 +548,14 @@ func TestThrottlingRetried(t *testing.T) {
 	}
 	f.ThrottleNext(0)
 
-	// ThrottleFor: every request throttled for a while.
-	f.ThrottleFor(time.Hour)
-	if _, err := c.GetHostedZoneCount(ctx(t), &route53.GetHostedZoneCountInput{}); !errors.As(err, &api) || api.ErrorCode() != "Throttling" {
-		t.Fatalf("ThrottleFor: %v", err)
+	// Throttle: every request throttled until turned off.
+	f.Throttle(true)
+	for range 3 {
+		if _, err := c.GetHostedZoneCount(ctx(t), &route53.GetHostedZoneCountInput{}); !errors.As(err, &api) || api.ErrorCode() != "Throttling" {
+			t.Fatalf("Throttle: %v", err)
+		}
 	}
-	f.ThrottleFor(0)
+	f.Throttle(false)
 	if _, err := c.GetHostedZoneCount(ctx(t), &route53.GetHostedZoneCountInput{}); err != nil {
 		t.Fatal(err)
 	}
@@ -637,10 +639,14 @@ func TestDeleteZoneAfter(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	f := New()
+	// A manual clock: the bucket refills only when the test says so.
+	var clockMu sync.Mutex
+	now := time.Unix(1_700_000_000, 0)
+	f.SetClock(func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now })
+	advance := func(d time.Duration) { clockMu.Lock(); now = now.Add(d); clockMu.Unlock() }
 	f.RateLimit(5, 10)
 	c := f.Client(t, func(o *route53.Options) { o.Retryer = aws.NopRetryer{} })
 	throttled := 0
-	start := time.Now()
 	for range 20 {
 		_, err := c.GetHostedZoneCount(ctx(t), &route53.GetHostedZoneCountInput{})
 		var api smithy.APIError
@@ -652,10 +658,8 @@ func TestRateLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	elapsed := time.Since(start)
-	refill := int(elapsed.Seconds()*5) + 1
-	if throttled < 10-refill || throttled > 10 {
-		t.Errorf("%d of 20 throttled in %v, want about 10", throttled, elapsed)
+	if throttled != 10 {
+		t.Errorf("%d of 20 throttled with a burst of 10 and a stopped clock, want 10", throttled)
 	}
 	logged := 0
 	for _, r := range f.Requests() {
@@ -666,10 +670,15 @@ func TestRateLimit(t *testing.T) {
 	if logged != throttled {
 		t.Errorf("log has %d throttled, client saw %d", logged, throttled)
 	}
-	// The bucket refills at rps.
-	time.Sleep(250 * time.Millisecond)
-	if _, err := c.GetHostedZoneCount(ctx(t), &route53.GetHostedZoneCountInput{}); err != nil {
-		t.Fatalf("after refill: %v", err)
+	// The bucket refills at rps: 5 tokens a second.
+	advance(time.Second)
+	for i := range 5 {
+		if _, err := c.GetHostedZoneCount(ctx(t), &route53.GetHostedZoneCountInput{}); err != nil {
+			t.Fatalf("request %d after a 1s refill: %v", i, err)
+		}
+	}
+	if _, err := c.GetHostedZoneCount(ctx(t), &route53.GetHostedZoneCountInput{}); err == nil {
+		t.Fatal("a 6th request within the same second was not throttled")
 	}
 	f.RateLimit(0, 0)
 	for range 20 {
