@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/time/rate"
 	"log/slog"
 	"mime"
 	"net"
@@ -51,6 +52,8 @@ type daemon struct {
 	loader  *zonedir.Loader
 	syncers []*r53.Syncer
 	seconds []*secondary.Zone
+	pushers []*pusher
+	limiter *rate.Limiter
 	api     r53.APICounters
 
 	loaded   atomic.Bool // every zone source delivered once
@@ -91,7 +94,10 @@ func serveCmd(c *cli.Context) error {
 			}
 		}()
 	}
-	if d.syncers, err = buildSyncers(ctx, cfg, d.store, log, &d.api); err != nil {
+	// One limiter for every Route 53 request of the process: the budget
+	// is the account's, whatever calls.
+	d.limiter = r53.NewLimiter(cfg.Route53.RPS, cfg.Route53.Burst)
+	if d.syncers, err = buildSyncers(ctx, cfg, d.store, log, &d.api, d.limiter); err != nil {
 		return err
 	}
 	// Snapshots load in parallel with the collector relaxed meanwhile: a
@@ -111,7 +117,7 @@ func serveCmd(c *cli.Context) error {
 		}
 	}
 	debug.SetGCPercent(gc)
-	if d.seconds, err = buildSecondaries(cfg, d.store, log); err != nil {
+	if d.seconds, d.pushers, err = d.buildSecondaries(ctx, cfg); err != nil {
 		return err
 	}
 	for _, z := range d.seconds {
@@ -149,6 +155,9 @@ func serveCmd(c *cli.Context) error {
 	}
 	for _, z := range d.seconds {
 		go z.Run(ctx)
+	}
+	for _, p := range d.pushers {
+		go p.run(ctx)
 	}
 	d.loaded.Store(true)
 

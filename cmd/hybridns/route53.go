@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/time/rate"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -19,12 +20,11 @@ import (
 // buildSyncers returns one syncer per account (the default credentials
 // first, then each configured role), all sharing one rate limiter: the
 // budget belongs to the process, whatever it calls.
-func buildSyncers(ctx context.Context, cfg *Config, store *zonestore.Store, log *slog.Logger, counters *r53.APICounters) ([]*r53.Syncer, error) {
+func buildSyncers(ctx context.Context, cfg *Config, store *zonestore.Store, log *slog.Logger, counters *r53.APICounters, limiter *rate.Limiter) ([]*r53.Syncer, error) {
 	rc := cfg.Route53
 	if !rc.enabled() {
 		return nil, nil
 	}
-	limiter := r53.NewLimiter(rc.RPS, rc.Burst)
 	vpcViews := map[string][]string{}
 	for _, v := range cfg.Views {
 		for _, vpc := range v.VPCs {
@@ -141,7 +141,7 @@ func syncCmd(c *cli.Context) error {
 	}
 	log := newLogger(cfg.Log, nil)
 	store := zonestore.NewStore()
-	syncers, err := buildSyncers(c.Context, cfg, store, log, nil)
+	syncers, err := buildSyncers(c.Context, cfg, store, log, nil, r53.NewLimiter(cfg.Route53.RPS, cfg.Route53.Burst))
 	if err != nil {
 		return err
 	}

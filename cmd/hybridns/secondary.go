@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"hybridns/r53"
 	"log/slog"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -70,26 +74,171 @@ func findKey(keys []server.TSIGKey, name string) *server.TSIGKey {
 	return nil
 }
 
-// buildSecondaries makes the secondary zones; their copies live under
-// snapshot_dir/secondary.
-func buildSecondaries(cfg *Config, store *zonestore.Store, log *slog.Logger) ([]*secondary.Zone, error) {
+// buildSecondaries makes the secondary zones (their copies live under
+// snapshot_dir/secondary) and, for those with route53_zone, the pushers that
+// copy every version into that hosted zone through the one writer.
+func (d *daemon) buildSecondaries(ctx context.Context, cfg *Config) ([]*secondary.Zone, []*pusher, error) {
 	keys, _ := cfg.tsigKeys()
-	var out []*secondary.Zone
+	var zones []*secondary.Zone
+	var pushers []*pusher
 	for _, s := range cfg.Secondary {
-		sc := secondary.Config{Zone: s.Zone, Primaries: append([]string(nil), s.Primaries...), View: s.View, Logger: log}
+		sc := secondary.Config{Zone: s.Zone, Primaries: append([]string(nil), s.Primaries...), View: s.View, Logger: d.log}
 		if k := findKey(keys, s.Key); k != nil {
 			sc.Key = &secondary.Key{Name: k.Name, Algorithm: k.Algorithm, Secret: k.Secret}
 		}
 		if cfg.SnapshotDir != "" {
 			sc.Dir = filepath.Join(cfg.SnapshotDir, "secondary")
 		}
-		z, err := secondary.New(store, sc)
-		if err != nil {
-			return nil, err
+		if s.Route53Zone != "" {
+			p, err := d.newPusher(ctx, cfg, s)
+			if err != nil {
+				return nil, nil, err
+			}
+			sc.OnVersion = func(_ context.Context, _, next *zonestore.Zone) { p.offer(next) }
+			pushers = append(pushers, p)
 		}
-		out = append(out, z)
+		z, err := secondary.New(d.store, sc)
+		if err != nil {
+			return nil, nil, err
+		}
+		zones = append(zones, z)
 	}
-	return out, nil
+	return zones, pushers, nil
+}
+
+// pusher copies a secondary zone's versions into a Route 53 hosted zone:
+// the latest version wins (versions that arrive while one is being pushed
+// are folded into the next push, still as the minimal diff), failures are
+// retried with backoff. Its syncer mirrors the hosted zone into a store of
+// its own — the copy is not served; the secondary is — and uses the
+// process's Route 53 client settings and limiter even when the instance
+// mirrors nothing else.
+type pusher struct {
+	zone, zoneID string
+	sy           *r53.Syncer
+	latest       chan *zonestore.Zone
+	log          *slog.Logger
+
+	mu      sync.Mutex
+	serial  uint32 // last version pushed
+	want    uint32 // last version received
+	lastErr string
+	changes uint64
+}
+
+func (d *daemon) newPusher(ctx context.Context, cfg *Config, s SecondaryConfig) (*pusher, error) {
+	client, err := r53.NewClient(ctx, r53.ClientOptions{Endpoint: cfg.Route53.Endpoint, RoleARN: cfg.Route53.RoleARN, Limiter: d.limiter, Counters: &d.api})
+	if err != nil {
+		return nil, fmt.Errorf("secondary %s: route53_zone %s: %w", s.Zone, s.Route53Zone, err)
+	}
+	sy, err := r53.NewSyncer(client, zonestore.NewStore(), r53.Config{Zones: []string{s.Route53Zone}, Interval: cfg.Route53.Interval,
+		ChangePoll: cfg.Route53.ChangePoll, Logger: d.log.With(slog.String("push", s.Zone))})
+	if err != nil {
+		return nil, fmt.Errorf("secondary %s: route53_zone %s: %w", s.Zone, s.Route53Zone, err)
+	}
+	return &pusher{zone: zonestore.Canonical(s.Zone), zoneID: s.Route53Zone, sy: sy, latest: make(chan *zonestore.Zone, 1),
+		log: d.log.With(slog.String("component", "push"), slog.String("zone", s.Zone), slog.String("zone_id", s.Route53Zone))}, nil
+}
+
+// offer hands the pusher a new version; an older one not yet taken is
+// replaced.
+func (p *pusher) offer(z *zonestore.Zone) {
+	p.mu.Lock()
+	p.want = z.Serial()
+	p.mu.Unlock()
+	for {
+		select {
+		case p.latest <- z:
+			return
+		default:
+		}
+		select {
+		case <-p.latest:
+		default:
+		}
+	}
+}
+
+func (p *pusher) run(ctx context.Context) {
+	// Know the hosted zone before the first push: the first push is then
+	// a minimal diff against what it holds.
+	for back := time.Second; ; back = min(2*back, time.Minute) {
+		if _, err := p.sy.SyncOnce(ctx); err == nil {
+			break
+		} else if ctx.Err() != nil {
+			return
+		} else {
+			p.setErr(err)
+			p.log.Error("hosted zone to push into not readable; retrying", slog.Any("err", err))
+		}
+		if !sleepCtx(ctx, back) {
+			return
+		}
+	}
+	go p.sy.Run(ctx)
+	var pending *zonestore.Zone
+	back := time.Second
+	for {
+		if pending == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case pending = <-p.latest:
+			}
+		}
+		res, err := p.sy.Push(ctx, p.zoneID, pending.RRs())
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			p.setErr(err)
+			p.log.Error("push into Route 53 failed; retrying", slog.Duration("in", back), slog.Any("err", err))
+			select {
+			case <-ctx.Done():
+				return
+			case z := <-p.latest:
+				pending = z
+			case <-time.After(back):
+			}
+			back = min(2*back, time.Minute)
+			continue
+		}
+		back = time.Second
+		for _, sk := range res.Skipped {
+			p.log.Warn("not pushed", slog.String("record", sk))
+		}
+		p.mu.Lock()
+		p.serial, p.lastErr = pending.Serial(), ""
+		p.changes += uint64(res.Changes)
+		p.mu.Unlock()
+		p.log.Info("pushed into Route 53", slog.Uint64("serial", uint64(pending.Serial())), slog.Int("changes", res.Changes), slog.Int("batches", res.Batches))
+		pending = nil
+	}
+}
+
+func (p *pusher) setErr(err error) {
+	p.mu.Lock()
+	p.lastErr = err.Error()
+	p.mu.Unlock()
+}
+
+// state is the copy's state for metrics: the serial received, the serial
+// pushed, and whether they agree.
+func (p *pusher) state() (want, pushed uint32, changes uint64, lastErr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.want, p.serial, p.changes, p.lastErr
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // notifyRouter hands a NOTIFY to the secondary zones of that name.
