@@ -45,7 +45,7 @@ func flag(on bool, name string) string {
 // bothPaths answers pkt with the fast path and with the full handler. ok is
 // false when the fast path declined.
 func bothPaths(t testing.TB, s *Server, pkt []byte, from *net.UDPAddr) (fast, slow *dns.Msg, ok bool) {
-	var scratch [256]byte
+	var scratch [512]byte
 	ip, _ := netip.AddrFromSlice(from.IP)
 	resp, act := s.fastUDP(pkt, ip, make([]byte, 0, 2048), &scratch, time.Now())
 	if act != fastReply {
@@ -150,7 +150,7 @@ func TestFastPathZeroAlloc(t *testing.T) {
 	pkt, _ := m.Pack()
 	out := make([]byte, 0, 2048)
 	from := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5353}
-	var scratch [256]byte
+	var scratch [512]byte
 	ip, _ := netip.AddrFromSlice(from.IP)
 	if n := testing.AllocsPerRun(200, func() { s.fastUDP(pkt, ip, out, &scratch, time.Time{}) }); n != 0 {
 		t.Fatalf("fast path allocates %v times per query", n)
@@ -197,7 +197,7 @@ func BenchmarkFastPath(b *testing.B) {
 			pkt, _ := m.Pack()
 			out := make([]byte, 0, 2048)
 			from := netip.MustParseAddr("192.0.2.1")
-			var scratch [256]byte
+			var scratch [512]byte
 			b.ReportAllocs()
 			for b.Loop() {
 				s.fastUDP(pkt, from, out, &scratch, time.Time{})

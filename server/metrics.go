@@ -76,6 +76,9 @@ type queryMetrics struct {
 	counts []atomic.Uint64
 	hist   [numPaths][]atomic.Uint64 // per bucket, plus +Inf
 	sum    [numPaths]atomic.Uint64   // nanoseconds
+
+	panics      atomic.Uint64 // recovered panics (hybridns_panics_total)
+	panicLogged atomic.Int64  // unix nanoseconds of the last one logged
 }
 
 func newQueryMetrics() *queryMetrics {
@@ -137,6 +140,8 @@ var (
 		[]string{"path"}, nil)
 	descCounter = prometheus.NewDesc("hybridns_server_events_total", "Server events: truncated replies, write errors, forwarding loops, rate-limited replies, …",
 		[]string{"event"}, nil)
+	descPanics = prometheus.NewDesc("hybridns_panics_total", "Panics recovered while handling a packet (each logged with its stack, at most one a second; the query got SERVFAIL or was dropped).",
+		nil, nil)
 	descUDP = prometheus.NewDesc("hybridns_udp_batch_datagrams_total", "Datagrams read by recvmmsg, and the calls that read them (their ratio is the batching achieved).",
 		[]string{"what"}, nil)
 )
@@ -146,6 +151,7 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descLatency
 	ch <- descCounter
 	ch <- descUDP
+	ch <- descPanics
 }
 
 func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
@@ -202,4 +208,5 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descUDP, prometheus.CounterValue, float64(st.UDPDatagrams.Load()), "datagrams")
 	ch <- prometheus.MustNewConstMetric(descUDP, prometheus.CounterValue, float64(st.UDPBatches.Load()), "calls")
+	ch <- prometheus.MustNewConstMetric(descPanics, prometheus.CounterValue, float64(m.panics.Load()))
 }

@@ -277,6 +277,10 @@ func (s *Server) newDNSServer(srv *dns.Server) *dns.Server {
 	srv.IdleTimeout = func() time.Duration { return idle }
 	srv.MaxTCPQueries = -1 // RFC 7766: keep serving a connection while it is used
 	srv.MsgAcceptFunc = acceptQuery
+	// Every TCP message passes checkQuery first, as UDP datagrams do: one
+	// parser verdict, and error replies built by reply, never miekg's
+	// rewrite of the request.
+	srv.DecorateReader = func(r dns.Reader) dns.Reader { return tcpReader{Reader: r, s: s} }
 	return srv
 }
 
@@ -345,19 +349,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// acceptQuery rejects what is not a well-formed query before it is unpacked:
-// responses are dropped (no reflection), other opcodes get NOTIMP, anything
-// but exactly one question gets FORMERR.
+// acceptQuery is the header stage of checkQuery (and miekg's accept hook,
+// which sees only what checkQuery passed): responses are dropped (no
+// reflection), opcodes we do not serve get NOTIMP, a QUERY with anything
+// but exactly one question and at most OPT and TSIG gets FORMERR. Routing
+// another opcode (UPDATE) means a case here, in msgShape and in ServeDNS.
 func acceptQuery(dh dns.Header) dns.MsgAcceptAction {
 	const qrBit = 1 << 15
 	if dh.Bits&qrBit != 0 {
 		return dns.MsgIgnore
 	}
-	if opcode := int(dh.Bits>>11) & 0xF; opcode != dns.OpcodeQuery {
-		return dns.MsgRejectNotImplemented
+	switch int(dh.Bits>>11) & 0xF {
+	case dns.OpcodeQuery:
+		if dh.Qdcount != 1 || dh.Ancount > 0 || dh.Nscount > 0 || dh.Arcount > 2 {
+			return dns.MsgReject
+		}
+		return dns.MsgAccept
 	}
-	if dh.Qdcount != 1 || dh.Ancount > 0 || dh.Nscount > 0 || dh.Arcount > 2 {
-		return dns.MsgReject
-	}
-	return dns.MsgAccept
+	return dns.MsgRejectNotImplemented
 }
