@@ -179,18 +179,24 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, client) {
 		m.Rcode = dns.RcodeRefused
 		return m, c
 	}
+	c = s.client(w)
+	c.path = pathError
 	switch q.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeMAILA, dns.TypeMAILB:
-		// Zone transfers are not served (yet); meta types are not queries.
-		s.stats.Refused.Add(1)
-		m.Rcode = dns.RcodeRefused
-		if q.Qtype == dns.TypeOPT {
+		// Zone transfers are not served (yet); meta types are not
+		// queries; MAILA/MAILB are obsolete (BIND: NOTIMP).
+		m.RecursionAvailable = c.recurse
+		switch q.Qtype {
+		case dns.TypeOPT:
 			m.Rcode = dns.RcodeFormatError
+		case dns.TypeMAILA, dns.TypeMAILB:
+			m.Rcode = dns.RcodeNotImplemented
+		default:
+			s.stats.Refused.Add(1)
+			m.Rcode = dns.RcodeRefused
 		}
 		return m, c
 	}
-
-	c = s.client(w)
 	qname := strings.ToLower(q.Name)
 	snap := s.cfg.Store.Load()
 	z := c.pol.zoneFor(snap, c.view, qname)
@@ -729,10 +735,11 @@ func checkQuery(pkt []byte) (*dns.Msg, int) {
 
 	req := new(dns.Msg)
 	err := req.Unpack(pkt)
-	qok := err == nil && hdr.Qdcount == 1 && len(req.Question) == 1 && questionComplete(pkt)
+	// The question is read first: an error further on still echoes it.
+	qok := hdr.Qdcount == 1 && len(req.Question) == 1 && questionComplete(pkt)
 	countsOK := err == nil && int(hdr.Qdcount) == len(req.Question) && int(hdr.Ancount) == len(req.Answer) &&
 		int(hdr.Nscount) == len(req.Ns) && int(hdr.Arcount) == len(req.Extra)
-	if countsOK && qok {
+	if qok {
 		echo.Question = req.Question
 	}
 	if countsOK {
@@ -744,7 +751,7 @@ func checkQuery(pkt []byte) (*dns.Msg, int) {
 	case action == dns.MsgRejectNotImplemented:
 		echo.Question = nil // as BIND: NOTIMP echoes no question
 		return echo, dns.RcodeNotImplemented
-	case action != dns.MsgAccept, !countsOK, !qok:
+	case action != dns.MsgAccept, err != nil, !countsOK, !qok:
 		return echo, dns.RcodeFormatError
 	}
 	if rc := msgShape(req); rc != rcodeAccept {
