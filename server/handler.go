@@ -320,14 +320,23 @@ func (s *Server) chase(m, r *dns.Msg, c client, snap *zonestore.Snapshot, answer
 			target = ""
 			if kept, cut := s.cutAtOurs(c, snap, asked, qtype, next); cut != "" {
 				// The upstream's chain enters a zone of ours: its data
-				// stops there and ours takes over.
-				next, target, m.Ns, m.Rcode = kept, cut, nil, dns.RcodeSuccess
+				// stops there and, for an answer, ours takes over (a
+				// failure stays one).
+				next, m.Ns = kept, nil
+				if okRcode(resp.Rcode) {
+					target, m.Rcode = cut, dns.RcodeSuccess
+				}
 			}
 		}
 		answer = append(answer, next...)
 	}
 	m.Answer = answer
 	m.Extra = appendExtra(extra, m.Extra)
+}
+
+// okRcode: an upstream rcode that carries an answer (NOERROR, NXDOMAIN).
+func okRcode(rcode int) bool {
+	return rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError
 }
 
 // cutAtOurs follows the CNAME chain of an upstream answer from name and,
@@ -533,10 +542,15 @@ func (s *Server) forward(m, r *dns.Msg, c client, snap *zonestore.Snapshot, qnam
 	m.Authoritative = false
 	if kept, cut := s.cutAtOurs(c, snap, qname, qtype, resp.Answer); cut != "" {
 		// The upstream's chain enters a zone we serve for this client:
-		// its records for our names are dropped and the chain goes on
-		// from our own data.
-		m.Rcode = dns.RcodeSuccess
-		s.chase(m, r, c, snap, kept, cut, qtype, r.RecursionDesired)
+		// its records for our names are dropped and, for an answer, the
+		// chain goes on from our own data (a failure stays one).
+		m.Rcode = resp.Rcode
+		m.Answer = kept
+		m.Extra = appendExtra(nil, m.Extra)
+		if okRcode(resp.Rcode) {
+			m.Rcode = dns.RcodeSuccess
+			s.chase(m, r, c, snap, kept, cut, qtype, r.RecursionDesired)
+		}
 		return
 	}
 	m.Rcode = resp.Rcode
