@@ -55,9 +55,9 @@ func bothPaths(t testing.TB, s *Server, pkt []byte, from *net.UDPAddr) (fast, sl
 	if err := fast.Unpack(resp); err != nil {
 		t.Fatalf("fast path reply does not unpack: %v", err)
 	}
-	req := new(dns.Msg)
-	if err := req.Unpack(pkt); err != nil {
-		t.Fatalf("fast path answered a packet that does not unpack: %v", err)
+	req, rc := checkQuery(pkt)
+	if rc != rcodeAccept {
+		t.Fatalf("fast path answered a packet the parser refuses (verdict %d)", rc)
 	}
 	w := &recorder{remote: from}
 	s.ServeDNS(w, req)
@@ -171,6 +171,11 @@ func FuzzFastPath(f *testing.F) {
 			f.Add(b, false)
 		}
 	}
+	valid := validSeeds()
+	for _, b := range malformedSeeds(valid) {
+		f.Add(b, false)
+		f.Add(b, true)
+	}
 	s := newFuzzServer(f)
 	f.Fuzz(func(t *testing.T, pkt []byte, remote bool) {
 		from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}
@@ -183,6 +188,9 @@ func FuzzFastPath(f *testing.F) {
 		}
 		if canon(fast) != canon(slow) {
 			t.Fatalf("fast path differs:\n%s\n---\n%s", canon(fast), canon(slow))
+		}
+		if n := s.Panics(); n != 0 {
+			t.Fatalf("%d panics recovered", n)
 		}
 	})
 }
