@@ -524,3 +524,64 @@ func TestSlowPathPanicAnswered(t *testing.T) {
 		t.Fatal("a reply to a response or to less than a header")
 	}
 }
+
+// wireCache is a CachedWire that answers every name with a canned chain:
+// name CNAME target, target A 203.0.113.9.
+type wireCache struct {
+	fakeForwarder
+	target string
+}
+
+func (c *wireCache) AppendCached(out []byte, qname string, qtype, qclass uint16, do, cd bool) ([]byte, uint16, uint16, uint16, uint16, bool) {
+	m := new(dns.Msg)
+	if err := m.Unpack(append([]byte(nil), out...)); err != nil || len(m.Question) != 1 {
+		return out, 0, 0, 0, 0, false
+	}
+	q := m.Question[0].Name
+	m.Answer = []dns.RR{
+		&dns.CNAME{Hdr: dns.RR_Header{Name: q, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 60}, Target: c.target},
+		&dns.A{Hdr: dns.RR_Header{Name: c.target, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(203, 0, 113, 9)},
+	}
+	b, _ := m.Pack()
+	return append(out, b[len(out):]...), 2, 0, 0, 0, true
+}
+
+// TestFastCachedChainInOurZone: the fast path answers a cached chain that
+// stays outside our zones (without allocating beyond the cache's own
+// work), and declines one whose CNAME enters a zone we serve, leaving it to
+// forward(), which cuts it.
+func TestFastCachedChainInOurZone(t *testing.T) {
+	for _, tc := range []struct {
+		target string
+		fast   bool
+	}{{"cdn.elsewhere.net.", true}, {"www.example.org.", false}, {"WWW.Example.Org.", false}} {
+		wc := &wireCache{fakeForwarder: fakeForwarder{rules: map[string]bool{".": true}}, target: tc.target}
+		store := zonestore.NewStore()
+		store.PutZone(zonestore.DefaultView, parse(t, testZone, "example.org."))
+		s, err := New(Config{Store: store, Forwarder: wc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := query("app.elsewhere.net.", dns.TypeA, true)
+		m.RecursionDesired = true
+		pkt := mustPack(t, m)
+		var scratch [512]byte
+		out := make([]byte, 0, 2048)
+		resp, act := s.fastUDP(pkt, netip.MustParseAddr("127.0.0.1"), out, &scratch, time.Now())
+		if (act == fastReply) != tc.fast {
+			t.Fatalf("%s: fast path answered = %v, want %v", tc.target, act == fastReply, tc.fast)
+		}
+		if tc.fast {
+			if r := unpackReply(t, resp); len(r.Answer) != 2 || !r.RecursionAvailable {
+				t.Fatalf("%v", r)
+			}
+			qend, _ := questionEnd(pkt)
+			pol, snap := s.pol.Load(), store.Load()
+			buf := (*[256]byte)(scratch[256:])
+			if n := testing.AllocsPerRun(100, func() { s.chainStaysOut(pol, snap, zonestore.DefaultView, resp, qend, 2, buf) }); n != 0 {
+				t.Fatalf("chainStaysOut allocates %v times", n)
+			}
+		}
+		assertNoPanics(t, s)
+	}
+}
