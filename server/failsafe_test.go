@@ -259,6 +259,8 @@ func TestErrorRepliesBuiltAlike(t *testing.T) {
 	opcode15.Opcode = 15
 	chaos := noisy(query("www.example.org.", dns.TypeA, false))
 	chaos.Question[0].Qclass = dns.ClassCHAOS
+	classANY := noisy(query("www.example.org.", dns.TypeA, false))
+	classANY.Question[0].Qclass = dns.ClassANY
 	noQuestion := noisy(query("www.example.org.", dns.TypeA, false))
 	noQuestion.Question = nil
 	tests := []struct {
@@ -272,6 +274,8 @@ func TestErrorRepliesBuiltAlike(t *testing.T) {
 		{"formerr no question", noQuestion, dns.RcodeFormatError, false, true},
 		{"formerr qtype OPT", noisy(query("www.example.org.", dns.TypeOPT, false)), dns.RcodeFormatError, true, true},
 		{"refused class", chaos, dns.RcodeRefused, true, true},
+		{"formerr class ANY", classANY, dns.RcodeFormatError, true, true},
+		{"formerr qtype TSIG", noisy(query("www.example.org.", dns.TypeTSIG, false)), dns.RcodeFormatError, true, true},
 		{"refused no recursion", noisy(query("www.elsewhere.net.", dns.TypeA, false)), dns.RcodeRefused, true, true},
 	}
 	for _, tc := range tests {

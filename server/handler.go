@@ -174,7 +174,14 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, client) {
 		return m, c
 	}
 	q := r.Question[0]
-	if q.Qclass != dns.ClassINET {
+	switch q.Qclass {
+	case dns.ClassINET:
+	case 0, dns.ClassNONE, dns.ClassANY:
+		// Not a class a query asks in (0 is reserved; UPDATE uses NONE
+		// and ANY): FORMERR, as BIND.
+		m.Rcode = dns.RcodeFormatError
+		return m, c
+	default:
 		s.stats.Refused.Add(1)
 		m.Rcode = dns.RcodeRefused
 		return m, c
@@ -182,12 +189,12 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, client) {
 	c = s.client(w)
 	c.path = pathError
 	switch q.Qtype {
-	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeMAILA, dns.TypeMAILB:
+	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB:
 		// Zone transfers are not served (yet); meta types are not
-		// queries; MAILA/MAILB are obsolete (BIND: NOTIMP).
+		// queries (FORMERR); MAILA/MAILB are obsolete (NOTIMP), as BIND.
 		m.RecursionAvailable = c.recurse
 		switch q.Qtype {
-		case dns.TypeOPT:
+		case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY:
 			m.Rcode = dns.RcodeFormatError
 		case dns.TypeMAILA, dns.TypeMAILB:
 			m.Rcode = dns.RcodeNotImplemented

@@ -270,7 +270,7 @@ func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[512
 		return nil, fastSlow
 	}
 	switch qtype {
-	case dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeMAILA, dns.TypeMAILB, dns.TypeDS:
+	case dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB, dns.TypeDS:
 		return nil, fastSlow
 	}
 	// EDNS: exactly one well-formed OPT of version 0, or none.
