@@ -45,7 +45,7 @@ func flag(on bool, name string) string {
 // bothPaths answers pkt with the fast path and with the full handler. ok is
 // false when the fast path declined.
 func bothPaths(t testing.TB, s *Server, pkt []byte, from *net.UDPAddr) (fast, slow *dns.Msg, ok bool) {
-	var scratch [256]byte
+	var scratch [512]byte
 	ip, _ := netip.AddrFromSlice(from.IP)
 	resp, act := s.fastUDP(pkt, ip, make([]byte, 0, 2048), &scratch, time.Now())
 	if act != fastReply {
@@ -55,9 +55,9 @@ func bothPaths(t testing.TB, s *Server, pkt []byte, from *net.UDPAddr) (fast, sl
 	if err := fast.Unpack(resp); err != nil {
 		t.Fatalf("fast path reply does not unpack: %v", err)
 	}
-	req := new(dns.Msg)
-	if err := req.Unpack(pkt); err != nil {
-		t.Fatalf("fast path answered a packet that does not unpack: %v", err)
+	req, rc := checkQuery(pkt)
+	if rc != rcodeAccept {
+		t.Fatalf("fast path answered a packet the parser refuses (verdict %d)", rc)
 	}
 	w := &recorder{remote: from}
 	s.ServeDNS(w, req)
@@ -150,7 +150,7 @@ func TestFastPathZeroAlloc(t *testing.T) {
 	pkt, _ := m.Pack()
 	out := make([]byte, 0, 2048)
 	from := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5353}
-	var scratch [256]byte
+	var scratch [512]byte
 	ip, _ := netip.AddrFromSlice(from.IP)
 	if n := testing.AllocsPerRun(200, func() { s.fastUDP(pkt, ip, out, &scratch, time.Time{}) }); n != 0 {
 		t.Fatalf("fast path allocates %v times per query", n)
@@ -171,6 +171,11 @@ func FuzzFastPath(f *testing.F) {
 			f.Add(b, false)
 		}
 	}
+	valid := validSeeds()
+	for _, b := range malformedSeeds(valid) {
+		f.Add(b, false)
+		f.Add(b, true)
+	}
 	s := newFuzzServer(f)
 	f.Fuzz(func(t *testing.T, pkt []byte, remote bool) {
 		from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}
@@ -183,6 +188,9 @@ func FuzzFastPath(f *testing.F) {
 		}
 		if canon(fast) != canon(slow) {
 			t.Fatalf("fast path differs:\n%s\n---\n%s", canon(fast), canon(slow))
+		}
+		if n := s.Panics(); n != 0 {
+			t.Fatalf("%d panics recovered", n)
 		}
 	})
 }
@@ -197,7 +205,7 @@ func BenchmarkFastPath(b *testing.B) {
 			pkt, _ := m.Pack()
 			out := make([]byte, 0, 2048)
 			from := netip.MustParseAddr("192.0.2.1")
-			var scratch [256]byte
+			var scratch [512]byte
 			b.ReportAllocs()
 			for b.Loop() {
 				s.fastUDP(pkt, from, out, &scratch, time.Time{})

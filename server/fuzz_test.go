@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"net"
 	"testing"
 
@@ -39,54 +40,117 @@ func newFuzzServer(t testing.TB) *Server {
 	return s
 }
 
-// FuzzServeDNS feeds raw packets through the same steps as the listener:
-// header accept check, unpack, handler. Nothing may panic, and every reply
-// must pack and fit the client's UDP buffer.
-func FuzzServeDNS(f *testing.F) {
+// malformedSeeds are the inputs today's fuzzers ran a million times
+// without reaching (issue 8): header-only packets, every prefix of valid
+// queries, counts that disagree with the sections, cut EDNS options, OPTs
+// not owned by the root.
+func malformedSeeds(valid [][]byte) [][]byte {
+	var out [][]byte
+	hdr := func(qd, an, ns, ar uint16, flags uint16) []byte {
+		b := []byte{0x12, 0x34, byte(flags >> 8), byte(flags), 0, 0, 0, 0, 0, 0, 0, 0}
+		binary.BigEndian.PutUint16(b[4:], qd)
+		binary.BigEndian.PutUint16(b[6:], an)
+		binary.BigEndian.PutUint16(b[8:], ns)
+		binary.BigEndian.PutUint16(b[10:], ar)
+		return b
+	}
+	out = append(out, hdr(1, 0, 0, 0, 0x0100), hdr(1, 0, 0, 1, 0x0100), hdr(0, 0, 0, 0, 0), hdr(2, 0, 0, 0, 0),
+		hdr(1, 0, 0, 0, 0x7800), hdr(1, 0, 0, 0, 0x2800), hdr(65535, 65535, 65535, 65535, 0))
+	for _, v := range valid {
+		for l := 0; l < len(v); l++ {
+			out = append(out, append([]byte(nil), v[:l]...))
+		}
+		for _, counts := range [][4]uint16{{2, 0, 0, 0}, {0, 0, 0, 0}, {1, 1, 0, 0}, {1, 0, 1, 0}, {1, 0, 0, 2}, {1, 0, 0, 0}, {1, 0, 0, 1}} {
+			b := append([]byte(nil), v...)
+			for i, c := range counts {
+				binary.BigEndian.PutUint16(b[4+2*i:], c)
+			}
+			out = append(out, b)
+		}
+	}
+	// A query with an OPT whose option is cut, and one owned by "x.".
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.org.", dns.TypeA)
+	q, _ := m.Pack()
+	binary.BigEndian.PutUint16(q[10:], 1)
+	out = append(out,
+		append(append([]byte(nil), q...), 0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 8, 0, 10, 0, 8, 'a', 'b', 'c', 'd'),
+		append(append([]byte(nil), q...), 1, 'x', 0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0),
+		append(append([]byte(nil), q...), 0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 8, 0, 8, 0, 4, 0, 9, 0, 0))
+	return out
+}
+
+// validSeeds are well-formed queries over the fuzz server's zones.
+func validSeeds() [][]byte {
+	var out [][]byte
 	for _, q := range []struct {
 		name string
 		t    uint16
-	}{{"www.example.org.", dns.TypeA}, {"many.big.test.", dns.TypeA}, {"alias.example.org.", dns.TypeANY}, {"x.sub.example.org.", dns.TypeNS}} {
+	}{{"www.example.org.", dns.TypeA}, {"many.big.test.", dns.TypeA}, {"alias.example.org.", dns.TypeANY}, {"x.sub.example.org.", dns.TypeNS}, {"ext.example.org.", dns.TypeA}} {
 		m := new(dns.Msg)
 		m.SetQuestion(q.name, q.t)
+		m.RecursionDesired = q.t == dns.TypeA
 		b, _ := m.Pack()
-		f.Add(b)
+		out = append(out, b)
 		m.SetEdns0(4096, true)
+		m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
 		b, _ = m.Pack()
+		out = append(out, b)
+	}
+	return out
+}
+
+// FuzzServeDNS feeds raw packets through the listeners' steps — checkQuery,
+// then the handler or the error reply — and also hands whatever miekg
+// unpacks straight to ServeDNS (its own shape check). Nothing may panic
+// (a recovered panic counts as a failure), every reply must pack and fit
+// the client's UDP buffer, and a refused packet gets FORMERR or NOTIMP.
+func FuzzServeDNS(f *testing.F) {
+	valid := validSeeds()
+	for _, b := range append(valid, malformedSeeds(valid)...) {
 		f.Add(b)
 	}
 	s := newFuzzServer(f)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		if len(pkt) < 12 {
-			return
+		from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}
+		req, rc := checkQuery(pkt)
+		switch rc {
+		case rcodeDrop:
+		case rcodeAccept:
+			w := &recorder{remote: from}
+			s.ServeDNS(w, req)
+			if w.msg == nil {
+				t.Fatal("no reply")
+			}
+			b, err := w.msg.Pack()
+			if err != nil {
+				t.Fatalf("reply does not pack: %v", err)
+			}
+			limit := 512
+			if o := req.IsEdns0(); o != nil {
+				limit = min(max(int(o.UDPSize()), 512), 1232)
+			}
+			if len(b) > limit {
+				t.Fatalf("reply of %d bytes exceeds the client's %d", len(b), limit)
+			}
+		case dns.RcodeFormatError, dns.RcodeNotImplemented:
+			m := s.reply(req, rc)
+			if _, err := m.Pack(); err != nil {
+				t.Fatalf("error reply does not pack: %v", err)
+			}
+			if m.Id != binary.BigEndian.Uint16(pkt) || !m.Response || m.Truncated || m.RecursionAvailable || m.AuthenticatedData {
+				t.Fatalf("error reply header: %v", m.MsgHdr)
+			}
+		default:
+			t.Fatalf("checkQuery verdict %d", rc)
 		}
-		var req dns.Msg
-		if err := req.Unpack(pkt); err != nil {
-			return // the listener answers FORMERR itself
+		var raw dns.Msg
+		if err := raw.Unpack(pkt); err == nil {
+			w := &recorder{remote: from}
+			s.ServeDNS(w, &raw)
 		}
-		hdr := dns.Header{Id: req.Id, Qdcount: uint16(len(req.Question)), Ancount: uint16(len(req.Answer)), Nscount: uint16(len(req.Ns)), Arcount: uint16(len(req.Extra))}
-		if req.Response {
-			hdr.Bits |= 1 << 15
-		}
-		hdr.Bits |= uint16(req.Opcode&0xF) << 11
-		if acceptQuery(hdr) != dns.MsgAccept {
-			return
-		}
-		w := &recorder{remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}}
-		s.ServeDNS(w, &req)
-		if w.msg == nil {
-			t.Fatal("no reply")
-		}
-		b, err := w.msg.Pack()
-		if err != nil {
-			t.Fatalf("reply does not pack: %v", err)
-		}
-		limit := 512
-		if o := req.IsEdns0(); o != nil {
-			limit = min(max(int(o.UDPSize()), 512), 1232)
-		}
-		if len(b) > limit {
-			t.Fatalf("reply of %d bytes exceeds the client's %d", len(b), limit)
+		if n := s.Panics(); n != 0 {
+			t.Fatalf("%d panics recovered", n)
 		}
 	})
 }

@@ -2,9 +2,13 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,24 +21,57 @@ import (
 // after leaving a zone (into other zones or the forwarder).
 const maxCrossChase = 8
 
-// ServeDNS implements dns.Handler.
+// ServeDNS implements dns.Handler. Every way a query reaches the handler —
+// miekg's TCP server, the UDP slow path, tests — passes through here, and a
+// panic anywhere below is recovered: logged, counted
+// (hybridns_panics_total) and answered SERVFAIL, never fatal to the process.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
-	switch r.Opcode {
-	case dns.OpcodeUpdate:
-		s.serveUpdate(w, r)
-		return
-	case dns.OpcodeNotify:
-		s.serveNotify(w, r)
+	start := time.Now()
+	wrote := false
+	defer func() {
+		if p := recover(); p != nil {
+			s.panicked(p, "handler")
+			if !wrote && r != nil {
+				wrote = true
+				s.writeError(w, r, dns.RcodeServerFailure)
+			}
+		}
+	}()
+	if r == nil {
 		return
 	}
-	start := time.Now()
+	// The message's shape is checked here too, not only by the listeners'
+	// parser: the handler must never index past what it was given.
+	switch rc := msgShape(r); rc {
+	case rcodeAccept:
+	case rcodeDrop:
+		return
+	default:
+		wrote = true
+		s.writeError(w, r, rc)
+		return
+	}
 	s.stats.Queries.Add(1)
 	var m *dns.Msg
 	var c client
+	switch r.Opcode {
+	case dns.OpcodeQuery:
+	case dns.OpcodeUpdate:
+		wrote = true
+		s.serveUpdate(w, r)
+		return
+	case dns.OpcodeNotify:
+		wrote = true
+		s.serveNotify(w, r)
+		return
+	default: // msgShape lets through only the opcodes routed here
+		wrote = true
+		s.writeError(w, r, dns.RcodeNotImplemented)
+		return
+	}
 	key, terr := s.tsigVerdict(w, r)
 	if terr != dns.RcodeSuccess {
-		m, c = s.replyTo(r), client{path: pathError}
-		m.Rcode = dns.RcodeNotAuth
+		m, c = s.reply(r, dns.RcodeNotAuth), client{path: pathError}
 	} else {
 		m, c = s.answer(w, r)
 	}
@@ -74,9 +111,24 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		}
 		s.logQuery(c.addr, r.Question[0].Name, r.Question[0].Qtype, m.Rcode, c.path, d)
 	}
+	wrote = true
 	if err := w.WriteMsg(m); err != nil {
 		s.stats.WriteErrors.Add(1)
 		s.log.Debug("write reply", slog.String("client", w.RemoteAddr().String()), slog.Any("err", err))
+	}
+}
+
+// writeError sends the error reply rcode to r, built by reply like every
+// other reply of ours.
+func (s *Server) writeError(w dns.ResponseWriter, r *dns.Msg, rcode int) {
+	switch rcode {
+	case dns.RcodeFormatError, dns.RcodeNotImplemented:
+		s.stats.FormErr.Add(1)
+	case dns.RcodeServerFailure:
+		s.stats.ServFail.Add(1)
+	}
+	if err := w.WriteMsg(s.reply(r, rcode)); err != nil {
+		s.stats.WriteErrors.Add(1)
 	}
 }
 
@@ -130,48 +182,46 @@ func contains(ps []netip.Prefix, addr netip.Addr) bool {
 	return false
 }
 
-// answer builds the reply to r, or returns nil to send nothing.
+// answer builds the reply to a QUERY whose shape msgShape accepted.
 func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, client) {
 	c := client{path: pathError}
-	m := s.replyTo(r)
-
-	// EDNS (RFC 6891): one OPT at most, version 0 only.
-	var opt *dns.OPT
-	for _, rr := range r.Extra {
-		if o, ok := rr.(*dns.OPT); ok {
-			if opt != nil {
-				s.stats.FormErr.Add(1)
-				m.Rcode = dns.RcodeFormatError
-				return m, c
-			}
-			opt = o
-		}
-	}
-	if opt != nil {
-		m.SetEdns0(s.cfg.UDPSize, opt.Do())
-		if opt.Version() != 0 {
-			m.Rcode = dns.RcodeBadVers
-			return m, c
-		}
+	m := s.reply(r, dns.RcodeSuccess)
+	// EDNS (RFC 6891): version 0 only.
+	if opt := soleOPT(r); opt != nil && opt.Version() != 0 {
+		m.Rcode = dns.RcodeBadVers
+		return m, c
 	}
 	q := r.Question[0]
-	if q.Qclass != dns.ClassINET {
+	switch q.Qclass {
+	case dns.ClassINET:
+	case 0, dns.ClassNONE, dns.ClassANY:
+		// Not a class a query asks in (0 is reserved; UPDATE uses NONE
+		// and ANY): FORMERR, as BIND.
+		m.Rcode = dns.RcodeFormatError
+		return m, c
+	default:
 		s.stats.Refused.Add(1)
 		m.Rcode = dns.RcodeRefused
 		return m, c
 	}
+	c = s.client(w)
+	c.path = pathError
 	switch q.Qtype {
-	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeMAILA, dns.TypeMAILB:
-		// Zone transfers are not served (yet); meta types are not queries.
-		s.stats.Refused.Add(1)
-		m.Rcode = dns.RcodeRefused
-		if q.Qtype == dns.TypeOPT {
+	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB:
+		// Zone transfers are not served (yet); meta types are not
+		// queries (FORMERR); MAILA/MAILB are obsolete (NOTIMP), as BIND.
+		m.RecursionAvailable = c.recurse
+		switch q.Qtype {
+		case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY:
 			m.Rcode = dns.RcodeFormatError
+		case dns.TypeMAILA, dns.TypeMAILB:
+			m.Rcode = dns.RcodeNotImplemented
+		default:
+			s.stats.Refused.Add(1)
+			m.Rcode = dns.RcodeRefused
 		}
 		return m, c
 	}
-
-	c = s.client(w)
 	qname := strings.ToLower(q.Name)
 	snap := s.cfg.Store.Load()
 	z := c.pol.zoneFor(snap, c.view, qname)
@@ -191,21 +241,8 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, client) {
 		return m, c
 	}
 	c.path = pathForwarded
-	s.forward(m, r, c)
+	s.forward(m, r, c, snap, qname, q.Qtype)
 	return m, c
-}
-
-// replyTo starts the reply to r: its ID, opcode, RD/CD and question (the
-// client's case, echoed: RFC 1035 §7.3 / 0x20), and an OPT when r had one.
-func (s *Server) replyTo(r *dns.Msg) *dns.Msg {
-	m := new(dns.Msg)
-	m.Id = r.Id
-	m.Response = true
-	m.Opcode = r.Opcode
-	m.RecursionDesired = r.RecursionDesired
-	m.CheckingDisabled = r.CheckingDisabled
-	m.Question = r.Question
-	return m
 }
 
 // zoneFor returns the zone that answers qname, or nil when a forwarding rule
@@ -223,6 +260,25 @@ func (p *policy) zoneFor(snap *zonestore.Snapshot, view, qname string) *zonestor
 	return z
 }
 
+// decide is the one place that maps a lookup in one of our zones to the
+// reply header — rcode, AA, RA — for the fast path, the handler and the
+// cross-zone chase alike. AA describes the first owner in the answer: a
+// CNAME of ours that leads into a delegation is still authoritative data,
+// a bare referral is not. RA tells whether this client may recurse.
+func decide(kind zonestore.Kind, answers int, recurse bool) (rcode int, aa, ra bool) {
+	switch kind {
+	case zonestore.NXDomain:
+		rcode = dns.RcodeNameError
+	case zonestore.YXDomain:
+		rcode = dns.RcodeYXDomain
+	case zonestore.ServFail:
+		// A zone of ours without data (never loaded, expired): claimed,
+		// so SERVFAIL, never someone else's answer; not authoritative.
+		return dns.RcodeServerFailure, false, recurse
+	}
+	return rcode, kind != zonestore.Referral || answers > 0, recurse
+}
+
 // authoritative fills m from zone z and, for a recursive client, follows a
 // CNAME chain that leaves the zone.
 func (s *Server) authoritative(m, r *dns.Msg, c client, snap *zonestore.Snapshot, z *zonestore.Zone, qname string, qtype uint16) {
@@ -233,27 +289,26 @@ func (s *Server) authoritative(m, r *dns.Msg, c client, snap *zonestore.Snapshot
 		s.aliasOut(m, r, c, snap, res.Alias, qname, qtype)
 		return
 	}
-	m.RecursionAvailable = c.recurse
-	// AA describes the first owner in the answer: a CNAME of ours that
-	// leads into a delegation is still authoritative data.
-	m.Authoritative = res.Kind != zonestore.Referral || len(res.Answer) > 0
+	m.Rcode, m.Authoritative, m.RecursionAvailable = decide(res.Kind, len(res.Answer), c.recurse)
 	m.Answer, m.Ns, m.Extra = res.Answer, res.Ns, appendExtra(res.Extra, m.Extra)
-	switch res.Kind {
-	case zonestore.NXDomain:
-		m.Rcode = dns.RcodeNameError
-	case zonestore.YXDomain:
-		m.Rcode = dns.RcodeYXDomain
-	case zonestore.ServFail: // a zone of ours that has never loaded
-		m.Rcode, m.Authoritative = dns.RcodeServerFailure, false
-	}
 	if res.Chase == "" || !c.recurse || !r.RecursionDesired {
 		return
 	}
 	// We are this client's resolver: finish the chain as the VPC resolver
 	// would, through other zones and the forwarder.
-	answer := append([]dns.RR(nil), res.Answer...)
-	target := res.Chase
-	for hop := 0; hop < maxCrossChase; hop++ {
+	s.chase(m, r, c, snap, append([]dns.RR(nil), res.Answer...), res.Chase, qtype, true)
+}
+
+// chase continues a CNAME chain whose records so far are answer, from
+// target, through our zones and (when mayForward) the forwarder, and fills
+// m's sections and rcode with the outcome. Each hop into one of our zones
+// is decided by decide, so its rcode (NXDOMAIN, YXDOMAIN) and a referral's
+// NS and glue reach the client; upstream data never stands for a name we
+// serve (cutAtOurs). m.Authoritative keeps describing the first owner,
+// cleared once the forwarder contributes.
+func (s *Server) chase(m, r *dns.Msg, c client, snap *zonestore.Snapshot, answer []dns.RR, target string, qtype uint16, mayForward bool) {
+	var extra []dns.RR
+	for hop := 0; hop < maxCrossChase && target != ""; hop++ {
 		if seenName(answer, target) {
 			break // a loop across zones: the chain so far is the answer
 		}
@@ -262,49 +317,109 @@ func (s *Server) authoritative(m, r *dns.Msg, c client, snap *zonestore.Snapshot
 			cl := c.pol.routing
 			cl.Addr = c.addr
 			res2 := z2.LookupFor(target, qtype, &cl)
-			next, m.Ns = res2.Answer, res2.Ns
-			m.Rcode = dns.RcodeSuccess
-			if res2.Kind == zonestore.NXDomain {
-				m.Rcode = dns.RcodeNameError
-			}
+			next, m.Ns, extra = res2.Answer, res2.Ns, res2.Extra
+			m.Rcode, _, _ = decide(res2.Kind, len(res2.Answer), c.recurse)
 			if res2.Alias != "" {
 				// The chain reaches an alias to an outside resource.
 				rrs, ok := s.resolveAlias(r, c, snap, res2.Alias, target, qtype)
 				if !ok {
 					m.Rcode = dns.RcodeServerFailure
-					m.Answer = answer
+					m.Answer, m.Ns = answer, nil
+					m.Extra = appendExtra(nil, m.Extra)
 					return
 				}
-				next, target = rrs, ""
+				next, target, m.Ns, extra = rrs, "", nil, nil
 			} else {
 				target = res2.Chase
 			}
 		} else {
+			if !mayForward || c.pol.fwd == nil {
+				break // the chain ends at a name we cannot resolve for this client
+			}
 			m.Authoritative = false
 			resp, ok := s.resolveTarget(c.pol.fwd, r, target, qtype)
 			if !ok {
 				m.Rcode = dns.RcodeServerFailure
-				m.Answer = answer
+				m.Answer, m.Ns = answer, nil
+				m.Extra = appendExtra(nil, m.Extra)
 				return
 			}
-			next, m.Ns, m.Rcode = resp.Answer, resp.Ns, resp.Rcode
+			next, m.Ns, m.Rcode, extra = resp.Answer, resp.Ns, resp.Rcode, nil
+			asked := target
 			target = ""
-			if n := len(next); n > 0 {
-				if cn, ok := next[n-1].(*dns.CNAME); ok && qtype != dns.TypeCNAME {
-					target = strings.ToLower(cn.Target)
+			if kept, cut := s.cutAtOurs(c, snap, asked, qtype, next); cut != "" {
+				// The upstream's chain enters a zone of ours: its data
+				// stops there and, for an answer, ours takes over (a
+				// failure stays one).
+				next, m.Ns = kept, nil
+				if okRcode(resp.Rcode) {
+					target, m.Rcode = cut, dns.RcodeSuccess
 				}
-			}
-			if target != "" && c.pol.zoneFor(snap, c.view, target) == nil {
-				target = "" // the upstream already chased what it could
 			}
 		}
 		answer = append(answer, next...)
-		if target == "" {
-			break
-		}
 	}
 	m.Answer = answer
-	m.Extra = appendExtra(nil, m.Extra)
+	m.Extra = appendExtra(extra, m.Extra)
+}
+
+// okRcode: an upstream rcode that carries an answer (NOERROR, NXDOMAIN).
+func okRcode(rcode int) bool {
+	return rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError
+}
+
+// cutAtOurs follows the CNAME chain of an upstream answer from name and,
+// at the first CNAME whose target is a name we serve for this client,
+// cuts it: it returns the chain's records up to that CNAME (with the DNAMEs
+// that synthesized them) and the target, for the caller to continue from
+// our own zone. An upstream's records for our names are never relayed
+// (the bailiwick rule: we are the authority for them). When the chain never
+// enters our zones, answer comes back unchanged with target "".
+func (s *Server) cutAtOurs(c client, snap *zonestore.Snapshot, name string, qtype uint16, answer []dns.RR) ([]dns.RR, string) {
+	if qtype == dns.TypeCNAME || name == "" {
+		return answer, ""
+	}
+	cur := strings.ToLower(name)
+	visited := []string{cur}
+	for range len(answer) {
+		var cn *dns.CNAME
+		for _, rr := range answer {
+			if x, ok := rr.(*dns.CNAME); ok && strings.EqualFold(x.Hdr.Name, cur) {
+				cn = x
+				break
+			}
+		}
+		if cn == nil {
+			return answer, ""
+		}
+		next := strings.ToLower(dns.Fqdn(cn.Target))
+		if c.pol.zoneFor(snap, c.view, next) != nil {
+			var kept []dns.RR
+			for _, rr := range answer {
+				owner := strings.ToLower(rr.Header().Name)
+				switch rr.Header().Rrtype {
+				case dns.TypeCNAME, dns.TypeRRSIG:
+					if slices.Contains(visited, owner) {
+						kept = append(kept, rr)
+					}
+				case dns.TypeDNAME:
+					for _, v := range visited {
+						if v != owner && dns.IsSubDomain(owner, v) {
+							kept = append(kept, rr)
+							break
+						}
+					}
+				}
+			}
+			return kept, next
+		}
+		if slices.Contains(visited, next) {
+			return answer, "" // a loop in the upstream's data: not ours to fix
+		}
+		visited = append(visited, next)
+		cur = next
+	}
+	return answer, ""
 }
 
 // aliasOut answers an alias to a resource outside the zone (a load
@@ -365,13 +480,27 @@ func (s *Server) resolveAlias(r *dns.Msg, c client, snap *zonestore.Snapshot, ta
 }
 
 // resolveTarget asks the forwarder for name/qtype on behalf of r's client.
+// The sub-query carries r's loop markers (the EDNS option forwarders add),
+// so a chain that runs through another instance and back is recognized as
+// a loop at once instead of waiting out the timeout.
 func (s *Server) resolveTarget(fwd Forwarder, r *dns.Msg, name string, qtype uint16) (*dns.Msg, bool) {
 	sub := new(dns.Msg)
 	sub.SetQuestion(name, qtype)
 	sub.RecursionDesired = true
 	sub.CheckingDisabled = r.CheckingDisabled
-	if o := r.IsEdns0(); o != nil {
+	if o := soleOPT(r); o != nil {
 		sub.SetEdns0(s.cfg.UDPSize, o.Do())
+		so := sub.IsEdns0()
+		for _, e := range o.Option {
+			if e.Option() == loopOptionCode {
+				so.Option = append(so.Option, e)
+			}
+		}
+	}
+	if fwd.IsLoop(sub) {
+		s.stats.Loops.Add(1)
+		s.log.Error("forwarding loop: a CNAME chain came back to us", slog.String("name", name))
+		return nil, false
 	}
 	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.QueryTimeout)
 	defer cancel()
@@ -393,8 +522,10 @@ func seenName(rrs []dns.RR, name string) bool {
 }
 
 // forward answers a name no zone holds: through the forwarder for clients
-// allowed to recurse, from the cache for RD=0 queries, REFUSED otherwise.
-func (s *Server) forward(m, r *dns.Msg, c client) {
+// allowed to recurse, from the cache for RD=0 queries, REFUSED otherwise —
+// also for a client that may recurse when no forwarding rule covers the
+// name (as BIND with forward zones and no general recursion).
+func (s *Server) forward(m, r *dns.Msg, c client, snap *zonestore.Snapshot, qname string, qtype uint16) {
 	f := c.pol.fwd
 	if f == nil || !c.recurse {
 		s.stats.Refused.Add(1)
@@ -406,6 +537,11 @@ func (s *Server) forward(m, r *dns.Msg, c client) {
 		s.stats.Loops.Add(1)
 		s.log.Error("forwarding loop: received our own forwarded query", slog.String("name", r.Question[0].Name), slog.String("client", c.addr.String()))
 		m.Rcode = dns.RcodeServerFailure
+		return
+	}
+	if _, ok := f.Match(qname); !ok {
+		s.stats.Refused.Add(1)
+		m.Rcode = dns.RcodeRefused
 		return
 	}
 	var resp *dns.Msg
@@ -432,8 +568,21 @@ func (s *Server) forward(m, r *dns.Msg, c client) {
 		}
 	}
 	s.stats.Forwarded.Add(1)
-	m.Rcode = resp.Rcode
 	m.Authoritative = false
+	if kept, cut := s.cutAtOurs(c, snap, qname, qtype, resp.Answer); cut != "" {
+		// The upstream's chain enters a zone we serve for this client:
+		// its records for our names are dropped and, for an answer, the
+		// chain goes on from our own data (a failure stays one).
+		m.Rcode = resp.Rcode
+		m.Answer = kept
+		m.Extra = appendExtra(nil, m.Extra)
+		if okRcode(resp.Rcode) {
+			m.Rcode = dns.RcodeSuccess
+			s.chase(m, r, c, snap, kept, cut, qtype, r.RecursionDesired)
+		}
+		return
+	}
+	m.Rcode = resp.Rcode
 	m.AuthenticatedData = resp.AuthenticatedData
 	m.Answer, m.Ns = resp.Answer, resp.Ns
 	m.Extra = appendExtra(resp.Extra, m.Extra)
@@ -512,3 +661,270 @@ func (s *Server) scrub(w dns.ResponseWriter, r, m *dns.Msg) {
 	m.Truncated = true
 	m.Answer, m.Ns, m.Extra = nil, nil, opt
 }
+
+// Verdicts of msgShape and checkQuery besides an error rcode.
+const (
+	rcodeAccept = -1 // serve it
+	rcodeDrop   = -2 // send nothing (a response, or not even a header)
+)
+
+// msgShape is the handler's check of an unpacked message: what it may
+// serve, what gets an error rcode, what is dropped. It is the one place
+// that routes opcodes: to serve another one (UPDATE), add its case here
+// and in ServeDNS's switch.
+func msgShape(r *dns.Msg) int {
+	if r.Response {
+		return rcodeDrop // never answer a response: no reflection
+	}
+	switch r.Opcode {
+	case dns.OpcodeQuery:
+		if len(r.Question) != 1 || len(r.Answer) > 0 || len(r.Ns) > 0 || len(r.Extra) > 2 {
+			return dns.RcodeFormatError
+		}
+		if !ednsShapeOK(r) {
+			return dns.RcodeFormatError
+		}
+		return rcodeAccept
+	case dns.OpcodeUpdate, dns.OpcodeNotify:
+		// RFC 2136 §3.1.1 / RFC 1996 §3.7: one zone (question); the other
+		// sections in any number (prerequisites, updates, TSIG).
+		if len(r.Question) != 1 || !ednsShapeOK(r) {
+			return dns.RcodeFormatError
+		}
+		return rcodeAccept
+	}
+	return dns.RcodeNotImplemented
+}
+
+// ednsShapeOK: at most one OPT, owned by the root (RFC 6891 §6.1.1).
+func ednsShapeOK(r *dns.Msg) bool {
+	n := 0
+	for _, rr := range r.Extra {
+		if o, ok := rr.(*dns.OPT); ok {
+			n++
+			if n > 1 || o.Hdr.Name != "." {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// soleOPT returns r's OPT when it has exactly one well-formed OPT (only
+// then does a reply carry ours).
+func soleOPT(r *dns.Msg) *dns.OPT {
+	var opt *dns.OPT
+	for _, rr := range r.Extra {
+		if o, ok := rr.(*dns.OPT); ok {
+			if opt != nil || o.Hdr.Name != "." {
+				return nil
+			}
+			opt = o
+		}
+	}
+	return opt
+}
+
+// reply starts every reply the full handler sends, whatever the transport
+// and rcode, so error replies are never the request rewritten in place:
+// the id and opcode of r, QR; for QUERY the RD and CD bits and the question
+// as asked (the client's spelling, RFC 1035 §7.3); never TC, RA, AD or Z
+// from the request (other opcodes get QR alone, as BIND answers them); and
+// our OPT, DO echoed, whenever r carried a well-formed one (RFC 6891 §7),
+// errors included.
+func (s *Server) reply(r *dns.Msg, rcode int) *dns.Msg {
+	m := new(dns.Msg)
+	m.Id = r.Id
+	m.Response = true
+	m.Opcode = r.Opcode
+	m.Rcode = rcode
+	if r.Opcode == dns.OpcodeQuery {
+		m.RecursionDesired = r.RecursionDesired
+		m.CheckingDisabled = r.CheckingDisabled
+		if len(r.Question) == 1 {
+			m.Question = r.Question
+		}
+	}
+	if o := soleOPT(r); o != nil {
+		m.SetEdns0(s.cfg.UDPSize, o.Do())
+	}
+	return m
+}
+
+// checkQuery is the one parser verdict for UDP and TCP alike (the UDP fast
+// path answers only packets it accepts; FuzzFastPath holds it to that). It
+// returns the request and rcodeAccept, rcodeDrop, or an error rcode with
+// what of the request an error reply may echo: the header, the question
+// when it was read whole, the OPT when it was well-formed. As BIND: a
+// missing or cut question, a question without type or class, counts that
+// disagree with the sections, a cut or overlong EDNS option, a second OPT
+// or one not owned by the root all get FORMERR; an opcode we do not
+// implement gets NOTIMP; a response gets nothing.
+func checkQuery(pkt []byte) (*dns.Msg, int) {
+	if len(pkt) < 12 {
+		return nil, rcodeDrop // not even a header: any reply could amplify
+	}
+	hdr := dns.Header{
+		Id:      binary.BigEndian.Uint16(pkt),
+		Bits:    binary.BigEndian.Uint16(pkt[2:]),
+		Qdcount: binary.BigEndian.Uint16(pkt[4:]),
+		Ancount: binary.BigEndian.Uint16(pkt[6:]),
+		Nscount: binary.BigEndian.Uint16(pkt[8:]),
+		Arcount: binary.BigEndian.Uint16(pkt[10:]),
+	}
+	action := acceptQuery(hdr)
+	if action == dns.MsgIgnore {
+		return nil, rcodeDrop
+	}
+	// What an error reply may echo.
+	echo := new(dns.Msg)
+	echo.Id = hdr.Id
+	echo.Opcode = int(hdr.Bits>>11) & 0xF
+	echo.RecursionDesired = hdr.Bits&(1<<8) != 0
+	echo.CheckingDisabled = hdr.Bits&(1<<4) != 0
+
+	req := new(dns.Msg)
+	err := req.Unpack(pkt)
+	// The question is read first: an error further on still echoes it.
+	qok := hdr.Qdcount == 1 && len(req.Question) == 1 && questionComplete(pkt)
+	countsOK := err == nil && int(hdr.Qdcount) == len(req.Question) && int(hdr.Ancount) == len(req.Answer) &&
+		int(hdr.Nscount) == len(req.Ns) && int(hdr.Arcount) == len(req.Extra)
+	if qok {
+		echo.Question = req.Question
+	}
+	if countsOK {
+		if o := soleOPT(req); o != nil {
+			echo.Extra = []dns.RR{o}
+		}
+	}
+	switch {
+	case action == dns.MsgRejectNotImplemented:
+		echo.Question = nil // as BIND: NOTIMP echoes no question
+		return echo, dns.RcodeNotImplemented
+	case action != dns.MsgAccept, err != nil, !countsOK, !qok:
+		return echo, dns.RcodeFormatError
+	}
+	if rc := msgShape(req); rc != rcodeAccept {
+		return echo, rc
+	}
+	return req, rcodeAccept
+}
+
+// questionComplete reports whether pkt's first question has its name,
+// type and class (miekg's Unpack accepts one cut after the name).
+func questionComplete(pkt []byte) bool {
+	off := 12
+	for off < len(pkt) {
+		l := int(pkt[off])
+		switch {
+		case l == 0:
+			return off+5 <= len(pkt)
+		case l&0xC0 == 0xC0:
+			return off+6 <= len(pkt)
+		case l&0xC0 != 0:
+			return false
+		}
+		off += 1 + l
+	}
+	return false
+}
+
+// packetReply is the error reply to a raw packet that could not be served
+// (a panic while reading it): nil when nothing may be sent.
+func (s *Server) packetReply(pkt []byte, rcode int) []byte {
+	if len(pkt) < 12 || pkt[2]&0x80 != 0 {
+		return nil
+	}
+	r := new(dns.Msg)
+	r.Id = binary.BigEndian.Uint16(pkt)
+	r.Opcode = int(pkt[2]>>3) & 0xF
+	r.RecursionDesired = pkt[2]&1 != 0
+	r.CheckingDisabled = pkt[3]&0x10 != 0
+	b, err := s.reply(r, rcode).Pack()
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// panicked records a recovered panic: counted always, logged with its stack
+// at most once a second so a packet of death cannot flood the log.
+func (s *Server) panicked(p any, where string) {
+	s.metrics.panics.Add(1)
+	now := time.Now().UnixNano()
+	last := s.metrics.panicLogged.Load()
+	if now-last < int64(time.Second) || !s.metrics.panicLogged.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Error("recovered from a panic; the query was answered SERVFAIL or dropped",
+		slog.String("where", where), slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
+}
+
+// tcpReader screens every TCP message with checkQuery before miekg sees
+// it: what is to be refused is answered here, by reply like every other
+// reply (miekg's own reject path would echo the request's flags), and only
+// acceptable queries go on to miekg and ServeDNS.
+type tcpReader struct {
+	dns.Reader
+	s *Server
+}
+
+func (t tcpReader) ReadTCP(conn net.Conn, timeout time.Duration) ([]byte, error) {
+	for {
+		pkt, err := t.Reader.ReadTCP(conn, timeout)
+		if err != nil {
+			return nil, err
+		}
+		pass, err := t.s.screenTCP(conn, pkt)
+		if err != nil {
+			return nil, err
+		}
+		if pass {
+			return pkt, nil
+		}
+	}
+}
+
+// screenTCP answers pkt itself when checkQuery does not accept it; pass
+// reports that it is a query for the handler.
+func (s *Server) screenTCP(conn net.Conn, pkt []byte) (pass bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.panicked(p, "tcp reader")
+			pass = false
+			if b := s.packetReply(pkt, dns.RcodeServerFailure); b != nil {
+				err = s.writeTCP(conn, b)
+			}
+		}
+	}()
+	req, rc := checkQuery(pkt)
+	switch rc {
+	case rcodeAccept:
+		return true, nil
+	case rcodeDrop:
+		return false, nil
+	}
+	s.stats.FormErr.Add(1)
+	b, err := s.reply(req, rc).Pack()
+	if err != nil {
+		return false, err
+	}
+	return false, s.writeTCP(conn, b)
+}
+
+// writeTCP writes one length-prefixed message.
+func (s *Server) writeTCP(conn net.Conn, b []byte) error {
+	buf := make([]byte, 2+len(b))
+	binary.BigEndian.PutUint16(buf, uint16(len(b)))
+	copy(buf[2:], b)
+	conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	defer conn.SetWriteDeadline(time.Time{}) // miekg's own writes set none
+	_, err := conn.Write(buf)
+	if err != nil {
+		s.stats.WriteErrors.Add(1)
+	}
+	return err
+}
+
+// Panics returns how many panics the server recovered from.
+func (s *Server) Panics() uint64 { return s.metrics.panics.Load() }

@@ -76,6 +76,9 @@ type queryMetrics struct {
 	counts []atomic.Uint64
 	hist   [numPaths][]atomic.Uint64 // per bucket, plus +Inf
 	sum    [numPaths]atomic.Uint64   // nanoseconds
+
+	panics      atomic.Uint64 // recovered panics (hybridns_panics_total)
+	panicLogged atomic.Int64  // unix nanoseconds of the last one logged
 }
 
 func newQueryMetrics() *queryMetrics {
@@ -139,7 +142,9 @@ var (
 		[]string{"event"}, nil)
 	descUpdates = prometheus.NewDesc("hybridns_updates_total", "DNS UPDATE (RFC 2136) replies by response code.", []string{"rcode"}, nil)
 	descTSIG    = prometheus.NewDesc("hybridns_tsig_errors_total", "Signed requests refused, by TSIG error (RFC 8945).", []string{"error"}, nil)
-	descUDP     = prometheus.NewDesc("hybridns_udp_batch_datagrams_total", "Datagrams read by recvmmsg, and the calls that read them (their ratio is the batching achieved).",
+	descPanics  = prometheus.NewDesc("hybridns_panics_total", "Panics recovered while handling a packet (each logged with its stack, at most one a second; the query got SERVFAIL or was dropped).",
+		nil, nil)
+	descUDP = prometheus.NewDesc("hybridns_udp_batch_datagrams_total", "Datagrams read by recvmmsg, and the calls that read them (their ratio is the batching achieved).",
 		[]string{"what"}, nil)
 )
 
@@ -150,6 +155,7 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descUDP
 	ch <- descUpdates
 	ch <- descTSIG
+	ch <- descPanics
 }
 
 func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
@@ -214,4 +220,5 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descTSIG, prometheus.CounterValue, float64(st.TSIGBadTime.Load()), "BADTIME")
 	ch <- prometheus.MustNewConstMetric(descUDP, prometheus.CounterValue, float64(st.UDPDatagrams.Load()), "datagrams")
 	ch <- prometheus.MustNewConstMetric(descUDP, prometheus.CounterValue, float64(st.UDPBatches.Load()), "calls")
+	ch <- prometheus.MustNewConstMetric(descPanics, prometheus.CounterValue, float64(m.panics.Load()))
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -264,25 +265,12 @@ func (s *Server) Start(ctx context.Context) error {
 	s.baseCtx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	var lc net.ListenConfig
 	for _, addr := range s.cfg.Listen {
-		pc, err := lc.ListenPacket(ctx, "udp", addr)
+		pc, ln, err := listenPair(ctx, &lc, addr)
 		if err != nil {
 			s.closeAll()
-			return fmt.Errorf("listen udp %s: %w", addr, err)
+			return err
 		}
-		uc, ok := pc.(*net.UDPConn)
-		if !ok {
-			pc.Close()
-			s.closeAll()
-			return fmt.Errorf("listen udp %s: not a UDP socket", addr)
-		}
-		// Bind TCP to the port UDP got, so ":0" yields one port for both.
-		tcpAddr := pc.LocalAddr().String()
-		ln, err := lc.Listen(ctx, "tcp", tcpAddr)
-		if err != nil {
-			pc.Close()
-			s.closeAll()
-			return fmt.Errorf("listen tcp %s: %w", tcpAddr, err)
-		}
+		uc := pc.(*net.UDPConn)
 		s.udpAddrs = append(s.udpAddrs, pc.LocalAddr())
 		s.tcpAddrs = append(s.tcpAddrs, ln.Addr())
 		ul, err := newUDPListener(s, uc)
@@ -324,6 +312,10 @@ func (s *Server) newDNSServer(srv *dns.Server) *dns.Server {
 	srv.MaxTCPQueries = -1 // RFC 7766: keep serving a connection while it is used
 	srv.MsgAcceptFunc = acceptQuery
 	srv.TsigProvider = tsigProvider{s}
+	// Every TCP message passes checkQuery first, as UDP datagrams do: one
+	// parser verdict, and error replies built by reply, never miekg's
+	// rewrite of the request.
+	srv.DecorateReader = func(r dns.Reader) dns.Reader { return tcpReader{Reader: r, s: s} }
 	return srv
 }
 
@@ -395,16 +387,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// acceptQuery rejects what is not a well-formed query before it is unpacked:
-// responses are dropped (no reflection), other opcodes get NOTIMP, anything
-// but exactly one question gets FORMERR.
+// acceptQuery is the header stage of checkQuery (and miekg's accept hook,
+// which sees only what checkQuery passed): responses are dropped (no
+// reflection), opcodes we do not serve get NOTIMP, a QUERY with anything
+// but exactly one question and at most OPT and TSIG gets FORMERR. Routing
+// another opcode (UPDATE) means a case here, in msgShape and in ServeDNS.
 func acceptQuery(dh dns.Header) dns.MsgAcceptAction {
 	const qrBit = 1 << 15
 	if dh.Bits&qrBit != 0 {
 		return dns.MsgIgnore
 	}
-	switch opcode := int(dh.Bits>>11) & 0xF; opcode {
+	switch int(dh.Bits>>11) & 0xF {
 	case dns.OpcodeQuery:
+		if dh.Qdcount != 1 || dh.Ancount > 0 || dh.Nscount > 0 || dh.Arcount > 2 {
+			return dns.MsgReject
+		}
+		return dns.MsgAccept
 	case dns.OpcodeUpdate, dns.OpcodeNotify:
 		// RFC 2136 §3.1.1: exactly one zone; prerequisites, updates and
 		// additional records (TSIG) in any number. RFC 1996 §3.7: a
@@ -413,11 +411,32 @@ func acceptQuery(dh dns.Header) dns.MsgAcceptAction {
 			return dns.MsgReject
 		}
 		return dns.MsgAccept
-	default:
-		return dns.MsgRejectNotImplemented
 	}
-	if dh.Qdcount != 1 || dh.Ancount > 0 || dh.Nscount > 0 || dh.Arcount > 2 {
-		return dns.MsgReject
+	return dns.MsgRejectNotImplemented
+}
+
+// listenPair binds UDP on addr and TCP on the port UDP got, so ":0" yields
+// one port for both. With port 0 the kernel's UDP port may be taken for TCP
+// by someone else: then it tries again with another port.
+func listenPair(ctx context.Context, lc *net.ListenConfig, addr string) (net.PacketConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for attempt := 0; ; attempt++ {
+		pc, err := lc.ListenPacket(ctx, "udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		if _, ok := pc.(*net.UDPConn); !ok {
+			pc.Close()
+			return nil, nil, fmt.Errorf("listen udp %s: not a UDP socket", addr)
+		}
+		tcpAddr := pc.LocalAddr().String()
+		ln, err := lc.Listen(ctx, "tcp", tcpAddr)
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if port != "0" || attempt >= 10 || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, fmt.Errorf("listen tcp %s: %w", tcpAddr, err)
+		}
 	}
-	return dns.MsgAccept
 }

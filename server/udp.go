@@ -88,52 +88,33 @@ func (l *udpListener) goSlow(pkt []byte, addr *net.UDPAddr) {
 	}()
 }
 
-// serveSlow runs one datagram through the full handler, with the checks
-// miekg's server applies before its handler.
+// serveSlow runs one datagram through checkQuery — the parser verdict TCP
+// gets too — and the full handler. A panic is recovered: counted, logged,
+// answered SERVFAIL.
 func (l *udpListener) serveSlow(pkt []byte, addr *net.UDPAddr) {
 	defer l.slow.Done()
 	w := &udpWriter{l: l, addr: addr}
-	if len(pkt) < 12 {
-		return // not even a header: any reply could be used to amplify
+	defer func() {
+		if p := recover(); p != nil {
+			l.s.panicked(p, "udp slow path")
+			if b := l.s.packetReply(pkt, dns.RcodeServerFailure); b != nil {
+				w.Write(b)
+			}
+		}
+	}()
+	req, rc := checkQuery(pkt)
+	switch rc {
+	case rcodeAccept:
+		if t := req.IsTsig(); t != nil {
+			// What miekg's server does for TCP: verify over the raw bytes.
+			w.tsigStatus = dns.TsigVerifyWithProvider(pkt, tsigProvider{l.s}, "", false)
+			w.requestMAC = t.MAC
+		}
+		l.s.ServeDNS(w, req)
+	case rcodeDrop:
+	default:
+		l.s.writeError(w, req, rc)
 	}
-	hdr := dns.Header{
-		Id:      binary.BigEndian.Uint16(pkt),
-		Bits:    binary.BigEndian.Uint16(pkt[2:]),
-		Qdcount: binary.BigEndian.Uint16(pkt[4:]),
-		Ancount: binary.BigEndian.Uint16(pkt[6:]),
-		Nscount: binary.BigEndian.Uint16(pkt[8:]),
-		Arcount: binary.BigEndian.Uint16(pkt[10:]),
-	}
-	reject := func(rcode int) {
-		m := new(dns.Msg)
-		m.Id = hdr.Id
-		m.Response = true
-		m.Opcode = int(hdr.Bits>>11) & 0xF
-		m.Rcode = rcode
-		l.s.stats.FormErr.Add(1)
-		w.WriteMsg(m)
-	}
-	switch acceptQuery(hdr) {
-	case dns.MsgIgnore:
-		return
-	case dns.MsgReject:
-		reject(dns.RcodeFormatError)
-		return
-	case dns.MsgRejectNotImplemented:
-		reject(dns.RcodeNotImplemented)
-		return
-	}
-	req := new(dns.Msg)
-	if err := req.Unpack(pkt); err != nil {
-		reject(dns.RcodeFormatError)
-		return
-	}
-	if t := req.IsTsig(); t != nil {
-		// What miekg's server does for TCP: verify over the raw bytes.
-		w.tsigStatus = dns.TsigVerifyWithProvider(pkt, tsigProvider{l.s}, "", false)
-		w.requestMAC = t.MAC
-	}
-	l.s.ServeDNS(w, req)
 }
 
 // udpWriter is the dns.ResponseWriter of one slow-path datagram.
@@ -183,8 +164,17 @@ const (
 // authoritative query whose reply fits; otherwise it says which other way
 // to go. It must answer exactly as the full handler would (the tests
 // compare the two on a corpus and under fuzzing).
-func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[256]byte, arrived time.Time) ([]byte, fastAction) {
-	resp, act := s.fastAnswer(pkt, ip, out, scratch, arrived)
+//
+// A panic below is recovered and the datagram handed to the slow path,
+// which answers it (SERVFAIL if it panics too).
+func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[512]byte, arrived time.Time) (resp []byte, act fastAction) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.panicked(p, "udp fast path")
+			resp, act = nil, fastSlow
+		}
+	}()
+	resp, act = s.fastAnswer(pkt, ip, out, scratch, arrived)
 	if act != fastReply || s.rrl == nil {
 		return resp, act
 	}
@@ -232,7 +222,9 @@ func questionEnd(pkt []byte) (int, bool) {
 	return 0, false
 }
 
-func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[256]byte, arrived time.Time) ([]byte, fastAction) {
+// scratch[:256] holds the question name; scratch[256:] is for names read
+// from cached answers.
+func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[512]byte, arrived time.Time) ([]byte, fastAction) {
 	if len(pkt) < 12 {
 		return nil, fastDrop
 	}
@@ -292,7 +284,7 @@ func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[256
 		return nil, fastSlow
 	}
 	switch qtype {
-	case dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeMAILA, dns.TypeMAILB, dns.TypeDS:
+	case dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB, dns.TypeDS:
 		return nil, fastSlow
 	}
 	// EDNS: exactly one well-formed OPT of version 0, or none.
@@ -305,9 +297,12 @@ func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[256
 		if o+11+int(binary.BigEndian.Uint16(pkt[o+9:])) != len(pkt) {
 			return nil, fastSlow
 		}
+		var ok bool
+		if ok, markers = fastOptions(pkt[o+11:]); !ok {
+			return nil, fastSlow // checkQuery decides (FORMERR when miekg cannot read it)
+		}
 		edns, do = true, pkt[o+7]&0x80 != 0
 		limit = min(max(int(binary.BigEndian.Uint16(pkt[o+3:])), dns.MinMsgSize), s.udpSize)
-		markers = hasOption(pkt[o+11:], loopOptionCode)
 	} else if qend != len(pkt) {
 		return nil, fastSlow
 	}
@@ -324,7 +319,7 @@ func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[256
 	rd := flags&0x0100 != 0
 	if z == nil {
 		if recurse {
-			resp, act := s.fastCached(pol.cached, pkt, out, qend, flags, qname, qtype, qclass, edns, do, markers, limit)
+			resp, act := s.fastCached(pol, snap, view, scratch, pkt, out, qend, flags, qname, qtype, qclass, edns, do, markers, limit)
 			if act == fastReply {
 				path := pathCache
 				if resp[3]&0xF == dns.RcodeRefused {
@@ -357,15 +352,13 @@ func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[256
 	if out, ar, ok = s.finishFast(out, ar, edns, do, limit); !ok {
 		return nil, fastSlow // the full handler decides what to cut
 	}
-	rflags := uint16(0x8000) | flags&0x0110 // QR, RD and CD as asked
-	if res.Kind != zonestore.Referral || an > 0 {
-		rflags |= 0x0400 // AA
+	rcode, aa, ra := decide(res.Kind, int(an), recurse)
+	rflags := uint16(0x8000) | flags&0x0110 | uint16(rcode) // QR, RD and CD as asked
+	if aa {
+		rflags |= 0x0400
 	}
-	if recurse {
-		rflags |= 0x0080 // RA
-	}
-	if res.Kind == zonestore.NXDomain {
-		rflags |= dns.RcodeNameError
+	if ra {
+		rflags |= 0x0080
 	}
 	binary.BigEndian.PutUint16(out[2:], rflags)
 	binary.BigEndian.PutUint16(out[6:], an)
@@ -391,14 +384,22 @@ type CachedWire interface {
 const loopOptionCode = 65073
 
 // fastCached answers a forwarded name from the forwarder's cache, exactly as
-// forward() would for a hit; anything else goes to the full handler.
-func (s *Server) fastCached(cached CachedWire, pkt, out []byte, qend int, flags uint16, qname string, qtype, qclass uint16, edns, do, markers bool, limit int) ([]byte, fastAction) {
-	if cached == nil || markers {
+// forward() would for a hit; anything else goes to the full handler — also
+// an answer with a CNAME or DNAME into a zone we serve for this client,
+// whose chain forward() cuts and finishes from our own data.
+func (s *Server) fastCached(pol *policy, snap *zonestore.Snapshot, view string, scratch *[512]byte, pkt, out []byte, qend int, flags uint16, qname string, qtype, qclass uint16, edns, do, markers bool, limit int) ([]byte, fastAction) {
+	if pol.cached == nil || markers {
 		return nil, fastSlow
 	}
+	if _, ok := pol.fwd.Match(qname); !ok {
+		return nil, fastSlow // REFUSED: the handler says it
+	}
 	out = append(out, pkt[:qend]...)
-	out, an, ns, ar, hflags, ok := cached.AppendCached(out, qname, qtype, qclass, do, flags&0x0010 != 0)
+	out, an, ns, ar, hflags, ok := pol.cached.AppendCached(out, qname, qtype, qclass, do, flags&0x0010 != 0)
 	if !ok {
+		return nil, fastSlow
+	}
+	if qtype != dns.TypeCNAME && !s.chainStaysOut(pol, snap, view, out, qend, an, (*[256]byte)(scratch[256:])) {
 		return nil, fastSlow
 	}
 	if out, ar, ok = s.finishFast(out, ar, edns, do, limit); !ok {
@@ -414,17 +415,151 @@ func (s *Server) fastCached(cached CachedWire, pkt, out []byte, qend int, flags 
 	return out, fastReply
 }
 
-// hasOption reports whether the OPT rdata b holds an option with this code.
-func hasOption(b []byte, code uint16) bool {
-	for len(b) >= 4 {
-		if binary.BigEndian.Uint16(b) == code {
-			return true
+// chainStaysOut reports whether no CNAME or DNAME among the an answer
+// records of msg (from offset off) points into a zone we serve for view.
+// False also when the records cannot be read.
+func (s *Server) chainStaysOut(pol *policy, snap *zonestore.Snapshot, view string, msg []byte, off int, an uint16, buf *[256]byte) bool {
+	for range an {
+		end, ok := skipName(msg, off)
+		if !ok || end+10 > len(msg) {
+			return false
 		}
+		t := binary.BigEndian.Uint16(msg[end:])
+		rdata := end + 10
+		off = rdata + int(binary.BigEndian.Uint16(msg[end+8:]))
+		if off > len(msg) {
+			return false
+		}
+		if t != dns.TypeCNAME && t != dns.TypeDNAME {
+			continue
+		}
+		n, ok := readName(msg, rdata, buf)
+		if !ok {
+			return false
+		}
+		// The name aliases buf; zoneFor keeps no reference to it.
+		if pol.zoneFor(snap, view, unsafe.String(&buf[0], n)) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// skipName returns the offset after the (possibly compressed) name at off.
+func skipName(msg []byte, off int) (int, bool) {
+	for off < len(msg) {
+		l := int(msg[off])
+		switch {
+		case l == 0:
+			return off + 1, true
+		case l&0xC0 == 0xC0:
+			return off + 2, off+2 <= len(msg)
+		case l&0xC0 != 0:
+			return 0, false
+		}
+		off += 1 + l
+	}
+	return 0, false
+}
+
+// readName decodes the name at off into buf in lower-case presentation
+// form, following compression pointers backwards. Names with bytes other
+// than letters, digits, '-', '_' and '*' are not read (ok false): the
+// caller then leaves the decision to the full handler.
+func readName(msg []byte, off int, buf *[256]byte) (int, bool) {
+	n := 0
+	for hops := 0; hops < 128; hops++ {
+		if off >= len(msg) {
+			return 0, false
+		}
+		l := int(msg[off])
+		switch {
+		case l == 0:
+			if n == 0 {
+				buf[0] = '.'
+				n = 1
+			}
+			return n, true
+		case l&0xC0 == 0xC0:
+			if off+1 >= len(msg) {
+				return 0, false
+			}
+			ptr := int(binary.BigEndian.Uint16(msg[off:]) & 0x3FFF)
+			if ptr >= off {
+				return 0, false
+			}
+			off = ptr
+			continue
+		case l&0xC0 != 0:
+			return 0, false
+		}
+		if off+1+l > len(msg) || n+l+1 > 254 {
+			return 0, false
+		}
+		for _, c := range msg[off+1 : off+1+l] {
+			switch {
+			case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_', c == '*':
+			case c >= 'A' && c <= 'Z':
+				c += 'a' - 'A'
+			default:
+				return 0, false
+			}
+			buf[n] = c
+			n++
+		}
+		buf[n] = '.'
+		n++
+		off += 1 + l
+	}
+	return 0, false
+}
+
+// fastOptions checks the OPT rdata b as miekg's parser will read it: every
+// option whole, and no option whose content miekg validates unless we
+// check it the same way (client subnet); such queries go to the slow path,
+// where checkQuery gives the verdict. markers reports a loop marker.
+func fastOptions(b []byte) (ok, markers bool) {
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return false, false
+		}
+		code := binary.BigEndian.Uint16(b)
 		l := 4 + int(binary.BigEndian.Uint16(b[2:]))
 		if l > len(b) {
-			return true // malformed: let the full handler look
+			return false, false
+		}
+		switch code {
+		case loopOptionCode:
+			markers = true
+		case dns.EDNS0NSID, dns.EDNS0DAU, dns.EDNS0DHU, dns.EDNS0N3U, dns.EDNS0COOKIE, dns.EDNS0PADDING:
+			// opaque bytes to miekg
+		case dns.EDNS0SUBNET:
+			if !subnetOK(b[4:l]) {
+				return false, false
+			}
+		default:
+			if code <= dns.EDNS0ZONEVERSION {
+				return false, false // a code miekg parses: the slow path looks
+			}
 		}
 		b = b[l:]
+	}
+	return true, markers
+}
+
+// subnetOK mirrors miekg's EDNS0_SUBNET checks (RFC 7871).
+func subnetOK(b []byte) bool {
+	if len(b) < 4 {
+		return false
+	}
+	source, scope := b[2], b[3]
+	switch binary.BigEndian.Uint16(b) {
+	case 0:
+		return source == 0
+	case 1:
+		return source <= 32 && scope <= 32
+	case 2:
+		return source <= 128 && scope <= 128
 	}
 	return false
 }

@@ -68,6 +68,20 @@ func (l *udpListener) read() {
 	defer l.readers.Done()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	for !l.readBatches() {
+	}
+}
+
+// readBatches reads and answers batches until the listener closes (true).
+// A panic in the per-packet work is recovered — counted, logged — and the
+// reader goes on with fresh buffers (false).
+func (l *udpListener) readBatches() (done bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			l.s.panicked(p, "udp reader")
+			done = l.closing.Load()
+		}
+	}()
 	s := l.s
 	var (
 		in      [udpBatch]mmsghdr
@@ -77,7 +91,7 @@ func (l *udpListener) read() {
 		outIov  [udpBatch]syscall.Iovec
 		inBufs  [udpBatch][]byte
 		outBufs [udpBatch][]byte
-		scratch [256]byte
+		scratch [512]byte
 	)
 	for i := range in {
 		inBufs[i] = make([]byte, udpReadBuf)
@@ -109,7 +123,7 @@ func (l *udpListener) read() {
 			case syscall.EAGAIN, syscall.EINTR:
 				continue // the receive timeout: look at closing again
 			case syscall.EBADF:
-				return
+				return true
 			}
 			s.log.Warn("udp read", slog.String("err", errno.Error()))
 			continue
@@ -153,6 +167,7 @@ func (l *udpListener) read() {
 		runtime.KeepAlive(inBufs)
 		runtime.KeepAlive(outBufs)
 	}
+	return true
 }
 
 // sockaddrToAddrPort reads a kernel sockaddr without allocating. The port

@@ -34,6 +34,20 @@ func newUDPListener(s *Server, conn *net.UDPConn) (*udpListener, error) {
 
 func (l *udpListener) read() {
 	defer l.readers.Done()
+	for !l.readBatches() {
+	}
+}
+
+// readBatches reads and answers batches until the listener closes (true).
+// A panic in the per-packet work is recovered — counted, logged — and the
+// reader goes on with fresh buffers (false).
+func (l *udpListener) readBatches() (done bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			l.s.panicked(p, "udp reader")
+			done = l.closing.Load()
+		}
+	}()
 	s := l.s
 	in := make([]ipv4.Message, udpBatch)
 	out := make([]ipv4.Message, udpBatch)
@@ -43,12 +57,12 @@ func (l *udpListener) read() {
 		out[i].Buffers = make([][]byte, 1)
 		outBufs[i] = make([]byte, 0, s.udpSize+64)
 	}
-	var scratch [256]byte
+	var scratch [512]byte
 	for {
 		n, err := l.sys.batch.ReadBatch(in, 0)
 		if err != nil {
 			if l.closing.Load() || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
-				return
+				return true
 			}
 			s.log.Warn("udp read", slog.Any("err", err))
 			continue

@@ -330,6 +330,15 @@ func (c *Config) checkRanges() []error {
 		bad("upstream.timeout", timeout, fmt.Sprintf("at most upstream.deadline (%v)", deadline))
 	}
 	num("upstream.max_in_flight", c.Upstream.MaxInFlight, 0, 1_000_000, "0 (default 1000) to 1000000")
+	num("upstream.max_in_flight_per_upstream", c.Upstream.MaxInFlightPerUpstream, 0, 1_000_000, "0 (default 1000) to 1000000")
+	num("upstream.fetches_per_zone", c.Upstream.FetchesPerZone, 0, 1_000_000, "0 (default 100) to 1000000")
+	if c.Upstream.MaxFails != nil {
+		num("upstream.max_fails", *c.Upstream.MaxFails, 0, 1000, "0 (health checking off) to 1000")
+	}
+	dur("upstream.health_check_interval", c.Upstream.HealthCheckInterval, 0, time.Hour, "0 (the default) to 1h")
+	if c.Cache.MaxBytes != 0 && (c.Cache.MaxBytes < 1<<20 || c.Cache.MaxBytes > 1<<40) {
+		bad("cache.max_bytes", c.Cache.MaxBytes, "0 (default 256 MiB) or 1 MiB (1048576) to 1 TiB")
+	}
 	if c.LameDuck != nil {
 		dur("lame_duck", *c.LameDuck, 0, 10*time.Minute, "0 to 10m")
 	}
@@ -479,7 +488,6 @@ func (c *Config) validate() error {
 	if c.UpdateTimeout < 0 || c.UpdateTimeout > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("%s: update_timeout %v: want 0 (default 30s) to 10m", c.where(0), c.UpdateTimeout))
 	}
-	errs = append(errs, c.forwardingRanges()...)
 	switch strings.ToLower(c.Log.Level) {
 	case "", "debug", "info", "warn", "error":
 	default:

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
-	"time"
 
 	"hybridns/forwarder"
 	"hybridns/server"
@@ -99,44 +97,4 @@ func forwarderMaxFails(cfg *Config) int {
 		return -1
 	}
 	return *cfg.Upstream.MaxFails
-}
-
-// forwardingRanges checks the cache and upstream settings: every number
-// has a range, and a negative one is an error naming its key.
-func (c *Config) forwardingRanges() []error {
-	var errs []error
-	neg := func(key string, v int64) {
-		if v < 0 {
-			errs = append(errs, fmt.Errorf("%s: %s %d: must not be negative", c.where(0), key, v))
-		}
-	}
-	negDur := func(key string, d time.Duration) {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("%s: %s %v: must not be negative", c.where(0), key, d))
-		}
-	}
-	neg("cache.entries", int64(c.Cache.Entries))
-	neg("cache.max_bytes", c.Cache.MaxBytes)
-	if c.Cache.MaxBytes > 0 && c.Cache.MaxBytes < 1<<20 {
-		errs = append(errs, fmt.Errorf("%s: cache.max_bytes %d: at least 1 MiB (1048576), or 0 for the default", c.where(0), c.Cache.MaxBytes))
-	}
-	neg("cache.prefetch", int64(c.Cache.Prefetch))
-	negDur("cache.min_ttl", c.Cache.MinTTL)
-	negDur("cache.max_ttl", c.Cache.MaxTTL)
-	negDur("cache.negative_max_ttl", c.Cache.NegMaxTTL)
-	negDur("cache.servfail_ttl", c.Cache.ServFailTTL)
-	if c.Cache.ServFailTTL > 30*time.Second {
-		errs = append(errs, fmt.Errorf("%s: cache.servfail_ttl %v: at most 30s", c.where(0), c.Cache.ServFailTTL))
-	}
-	negDur("cache.stale_ttl", c.Cache.StaleTTL)
-	negDur("upstream.timeout", c.Upstream.Timeout)
-	negDur("upstream.deadline", c.Upstream.Deadline)
-	negDur("upstream.health_check_interval", c.Upstream.HealthCheckInterval)
-	neg("upstream.max_in_flight", int64(c.Upstream.MaxInFlight))
-	neg("upstream.max_in_flight_per_upstream", int64(c.Upstream.MaxInFlightPerUpstream))
-	neg("upstream.fetches_per_zone", int64(c.Upstream.FetchesPerZone))
-	if c.Upstream.MaxFails != nil {
-		neg("upstream.max_fails", int64(*c.Upstream.MaxFails))
-	}
-	return errs
 }

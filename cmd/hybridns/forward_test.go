@@ -17,7 +17,7 @@ import (
 func TestForwardingRanges(t *testing.T) {
 	c, err := parseConfig([]byte(`
 listen: ["127.0.0.1:5300"]
-cache: {entries: -1, max_bytes: -5, prefetch: -1, min_ttl: -1s, max_ttl: -1s, negative_max_ttl: -1s, servfail_ttl: -1s, stale_ttl: -1s}
+cache: {entries: -2, max_bytes: -5, prefetch: -2, min_ttl: -1s, max_ttl: -1s, negative_max_ttl: -1s, servfail_ttl: -2s, stale_ttl: -2s}
 upstream: {timeout: -1s, deadline: -1s, health_check_interval: -1s, max_in_flight: -1, max_in_flight_per_upstream: -1, fetches_per_zone: -1, max_fails: -1}
 `), "cfg.yaml")
 	if err != nil {
@@ -36,11 +36,11 @@ upstream: {timeout: -1s, deadline: -1s, health_check_interval: -1s, max_in_fligh
 	}
 
 	c, _ = parseConfig([]byte("cache: {max_bytes: 1000}\n"), "cfg.yaml")
-	if errs := c.forwardingRanges(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "cache.max_bytes") {
+	if errs := c.checkRanges(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "cache.max_bytes") {
 		t.Errorf("tiny max_bytes: %v", errs)
 	}
 	c, _ = parseConfig([]byte("cache: {max_bytes: 67108864}\nupstream: {max_fails: 0, fetches_per_zone: 50}\n"), "cfg.yaml")
-	if errs := c.forwardingRanges(); len(errs) != 0 {
+	if errs := c.checkRanges(); len(errs) != 0 {
 		t.Errorf("valid values rejected: %v", errs)
 	}
 }
