@@ -446,7 +446,7 @@ type ZoneData struct {
 // into a store of its own, synced once: the writer an import applies its
 // batches through, and the zone's data the plan is computed from.
 func OpenZone(ctx context.Context, api API, zone string, log *slog.Logger) (*Syncer, ZoneData, error) {
-	s, err := NewSyncer(api, zonestore.NewStore(), Config{Zones: []string{zone}, Logger: log})
+	s, err := NewSyncer(api, zonestore.NewStore(), Config{Zones: []string{zone}, Logger: log, Detached: true})
 	if err != nil {
 		return nil, ZoneData{}, err
 	}

@@ -50,6 +50,10 @@ type Config struct {
 	// RetryBase is the first backoff after a failed sync, doubling per
 	// failure up to Interval (default 30s).
 	RetryBase time.Duration
+	// Detached: the store is the caller's own (a zone pushed into or
+	// imported into, not served): every zone goes to its default view,
+	// private or not.
+	Detached bool
 	// ChangePoll is how often accepted changes are polled until INSYNC
 	// (default 10s; every poll is an API call from the shared budget).
 	ChangePoll time.Duration
@@ -375,7 +379,7 @@ func (s *Syncer) wanted(id, name string, private bool, wantID, wantName map[stri
 // viewsOf is where a zone is published: public zones for everyone, private
 // zones in the views of their VPCs.
 func (s *Syncer) viewsOf(z *zoneState) []string {
-	if !z.private {
+	if !z.private || s.cfg.Detached {
 		return []string{zonestore.DefaultView}
 	}
 	var views []string

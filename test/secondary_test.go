@@ -61,7 +61,8 @@ func startNamedPrimary(t *testing.T, port, notifyPort int, zoneFile string) *ref
 	if err != nil {
 		t.Fatalf("named is needed: %s", refserver.InstallHint)
 	}
-	return refserver.Start(t, "named", port, []refserver.Zone{{Origin: "onprem.example."}}, func(dir string, port int) ([]string, error) {
+	origin := strings.TrimSuffix(filepath.Base(zoneFile), "zone") // "<origin>.zone"
+	return refserver.Start(t, "named", port, []refserver.Zone{{Origin: origin}}, func(dir string, port int) ([]string, error) {
 		conf := filepath.Join(dir, "named.conf")
 		text := fmt.Sprintf(`key "xfr-key" { algorithm hmac-sha256; secret "%s"; };
 options {
@@ -80,8 +81,8 @@ options {
 	allow-transfer { key xfr-key; };
 };
 controls { };
-zone "onprem.example." { type primary; file %q; allow-update { key xfr-key; }; };
-`, xfrSecret, dir, filepath.Join(dir, "named.pid"), filepath.Join(dir, "session.key"), dir, port, notifyPort, zoneFile)
+zone %q { type primary; file %q; allow-update { key xfr-key; }; };
+`, xfrSecret, dir, filepath.Join(dir, "named.pid"), filepath.Join(dir, "session.key"), dir, port, notifyPort, origin, zoneFile)
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			return nil, err
 		}
@@ -136,11 +137,11 @@ zone:
 	})
 }
 
-func nsupdateTo(t *testing.T, tool string, primary *refserver.Server, script string) {
+func nsupdateTo(t *testing.T, tool string, primary *refserver.Server, zone, script string) {
 	t.Helper()
 	host, port, _ := strings.Cut(primary.Addr, ":")
 	cmd := exec.Command(tool, "-y", "hmac-sha256:xfr-key:"+xfrSecret)
-	cmd.Stdin = strings.NewReader(fmt.Sprintf("server %s %s\nzone onprem.example.\n%s\nsend\n", host, port, script))
+	cmd.Stdin = strings.NewReader(fmt.Sprintf("server %s %s\nzone %s\n%s\nsend\n", host, port, zone, script))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", tool, err, out)
 	}
@@ -154,8 +155,8 @@ func nsupdateTo(t *testing.T, tool string, primary *refserver.Server, script str
 func TestSecondaryOfBINDAndKnot(t *testing.T) {
 	bin := refserver.BuildHybridns(t)
 	for _, pk := range []primaryKind{
-		{"BIND", startNamedPrimary, func(t *testing.T, p *refserver.Server, s string) { nsupdateTo(t, "nsupdate", p, s) }},
-		{"Knot", startKnotPrimary, func(t *testing.T, p *refserver.Server, s string) { nsupdateTo(t, "knsupdate", p, s) }},
+		{"BIND", startNamedPrimary, func(t *testing.T, p *refserver.Server, s string) { nsupdateTo(t, "nsupdate", p, "onprem.example.", s) }},
+		{"Knot", startKnotPrimary, func(t *testing.T, p *refserver.Server, s string) { nsupdateTo(t, "knsupdate", p, "onprem.example.", s) }},
 	} {
 		t.Run(pk.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -132,7 +132,7 @@ func (d *daemon) newPusher(ctx context.Context, cfg *Config, s SecondaryConfig) 
 		return nil, fmt.Errorf("secondary %s: route53_zone %s: %w", s.Zone, s.Route53Zone, err)
 	}
 	sy, err := r53.NewSyncer(client, zonestore.NewStore(), r53.Config{Zones: []string{s.Route53Zone}, Interval: cfg.Route53.Interval,
-		ChangePoll: cfg.Route53.ChangePoll, Logger: d.log.With(slog.String("push", s.Zone))})
+		ChangePoll: cfg.Route53.ChangePoll, Detached: true, Logger: d.log.With(slog.String("push", s.Zone))})
 	if err != nil {
 		return nil, fmt.Errorf("secondary %s: route53_zone %s: %w", s.Zone, s.Route53Zone, err)
 	}

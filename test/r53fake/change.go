@@ -223,6 +223,9 @@ func (f *Fake) changeResourceRecordSets(r *http.Request, id string) (int, any, *
 	}
 	z.sets = work
 	z.sorted = nil
+	for i, c := range changes {
+		z.log = append(z.log, LoggedChange{Action: c.Action, Name: norm[i].Name, Type: norm[i].Type, SetID: norm[i].SetIdentifier})
+	}
 	comment := ""
 	if req.ChangeBatch.Comment != nil {
 		comment = *req.ChangeBatch.Comment
@@ -252,4 +255,19 @@ func conflict(work map[rrKey]*xRRSet, rr *xRRSet, zoneName string) string {
 		}
 	}
 	return ""
+}
+
+// LoggedChange is one change of an accepted ChangeBatch, as applied.
+type LoggedChange struct {
+	Action, Name, Type, SetID string
+}
+
+// ChangeLog returns every change the zone accepted, in order.
+func (f *Fake) ChangeLog(zoneID string) []LoggedChange {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if z := f.zones[zoneID]; z != nil {
+		return append([]LoggedChange(nil), z.log...)
+	}
+	return nil
 }

@@ -68,6 +68,7 @@ type zone struct {
 	tags                         map[string]string
 	deleteAfter                  int // -1: never
 	priorNotComplete             int
+	log                          []LoggedChange // accepted changes, in order
 }
 
 type change struct {
