@@ -171,8 +171,10 @@ func (p *pusher) run(ctx context.Context) {
 			p.setErr(err)
 			p.log.Error("hosted zone to push into not readable; retrying", slog.Any("err", err))
 		}
-		if !sleepCtx(ctx, back) {
+		select {
+		case <-ctx.Done():
 			return
+		case <-time.After(back):
 		}
 	}
 	go p.sy.Run(ctx)
@@ -230,16 +232,6 @@ func (p *pusher) state() (want, pushed uint32, changes uint64, lastErr string) {
 	return p.want, p.serial, p.changes, p.lastErr
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
 
 // notifyRouter hands a NOTIFY to the secondary zones of that name.
 type notifyRouter []*secondary.Zone
