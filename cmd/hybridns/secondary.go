@@ -232,7 +232,6 @@ func (p *pusher) state() (want, pushed uint32, changes uint64, lastErr string) {
 	return p.want, p.serial, p.changes, p.lastErr
 }
 
-
 // notifyRouter hands a NOTIFY to the secondary zones of that name.
 type notifyRouter []*secondary.Zone
 
