@@ -479,7 +479,7 @@ func (s *Syncer) SyncZone(ctx context.Context, id string) (rep ZoneReport) {
 	if unchanged {
 		return rep
 	}
-	serial, skipped, err := s.publish(z, sets, false)
+	serial, skipped, err := s.publish(z, sets, &h)
 	rep.Skipped = skipped
 	if err != nil {
 		s.mu.Lock()

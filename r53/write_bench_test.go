@@ -70,3 +70,44 @@ func BenchmarkUpdateThroughput(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkUpdateLatency is the writer's time from an UPDATE to its reply
+// (Route 53 accepted it, the zone is patched): what a client waits when the
+// API budget is not spent. Each op is one update; the limiter allows 50/s.
+//
+//	go test -run XXX -bench UpdateLatency -benchtime 40x ./r53
+func BenchmarkUpdateLatency(b *testing.B) {
+	for _, size := range []int{0, 20000} {
+		b.Run(fmt.Sprintf("zone=%d", size), func(b *testing.B) { benchUpdateLatency(b, size) })
+	}
+}
+
+func benchUpdateLatency(b *testing.B, size int) {
+	f := r53fake.New()
+	url := f.Start(b)
+	zid := f.CreateZone("lat.example", false)
+	for i := range size {
+		if err := f.PutRecordSet(zid, rrset(fmt.Sprintf("s%d.lat.example.", i), "A", 300, fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	store := zonestore.NewStore()
+	s, err := NewSyncer(newClient(b, url, 50, 50), store, Config{Zones: []string{zid}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.SyncOnce(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		rr, _ := dns.NewRR(fmt.Sprintf("h%d.lat.example. 60 IN A 192.0.2.%d", i, i%250+1))
+		res, err := s.Update(context.Background(), zid, nil, []dns.RR{rr}, nil)
+		if err != nil || res.Rcode != dns.RcodeSuccess {
+			b.Fatalf("update %d: %v %v", i, res.Rcode, err)
+		}
+		if z := store.Load().Find("", "lat.example."); z.Lookup(rr.Header().Name, dns.TypeA).Kind != zonestore.Answer {
+			b.Fatal("not visible after the reply")
+		}
+	}
+}

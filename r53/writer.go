@@ -171,7 +171,7 @@ func (s *Syncer) send(ctx context.Context, z *zoneState, sets []types.ResourceRe
 	res.ChangeID = bareChangeID(aws.ToString(out.ChangeInfo.Id))
 	res.Changes = len(batch)
 	next := applyBatch(sets, batch)
-	serial, _, err := s.publish(z, next, true)
+	serial, _, err := s.publish(z, next, nil)
 	if err != nil {
 		// Route 53 has the change; the next sync brings it in.
 		s.log.Error("accepted change not applied locally", slog.String("zone", z.name), slog.Any("err", err))
@@ -513,10 +513,13 @@ func NextSerial(cur uint32, now time.Time) uint32 {
 }
 
 // publish builds sets into the zone with a new serial and swaps it in
-// wherever the zone is served; write says the data came from our own
-// accepted change (a sync fetched before it must not undo it). The caller
-// holds the zone's write slot.
-func (s *Syncer) publish(z *zoneState, sets []types.ResourceRecordSet, write bool) (uint32, []Skipped, error) {
+// wherever the zone is served. A sync passes the fingerprint it computed
+// (hash); a write (hash nil: our own accepted change, which a sync fetched
+// before it must not undo) has it computed in the background, off the
+// reply's path — a sync that compares before it is done republishes the
+// same data once, nothing worse. The caller holds the zone's write slot.
+func (s *Syncer) publish(z *zoneState, sets []types.ResourceRecordSet, hash *[32]byte) (uint32, []Skipped, error) {
+	write := hash == nil
 	s.mu.Lock()
 	serial := NextSerial(z.serial, time.Now())
 	s.mu.Unlock()
@@ -534,10 +537,20 @@ func (s *Syncer) publish(z *zoneState, sets []types.ResourceRecordSet, write boo
 		s.store.PutZone(v, built)
 	}
 	z.rsets, z.serial = sets, serial
-	z.hash, z.records, z.sets, z.ready, z.built = hashSets(sets), built.Records(), len(sets), true, built
+	z.records, z.sets, z.ready, z.built = built.Records(), len(sets), true, built
 	if write {
 		z.gen++
+		gen := z.gen
+		go func() {
+			h := hashSets(sets)
+			s.mu.Lock()
+			if z.gen == gen {
+				z.hash = h
+			}
+			s.mu.Unlock()
+		}()
 	} else {
+		z.hash = *hash
 		z.lastSync, z.failures, z.lastErr = time.Now(), 0, nil
 	}
 	z.checks = healthChecks(sets)
