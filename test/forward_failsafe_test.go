@@ -229,3 +229,84 @@ func TestBlackholedRuleBesideHealthy(t *testing.T) {
 		t.Errorf("%d of %d queries for the healthy rule answered during the flood (%d SERVFAIL)", ok.Load(), healthy, servfail.Load())
 	}
 }
+
+// bigUpstream answers every TXT query with about 60 KB of TXT (over TCP;
+// truncated over UDP, as a real server would), on UDP and TCP of one port.
+func bigUpstream(t *testing.T) string {
+	t.Helper()
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+			m.Truncated = true
+			w.WriteMsg(m)
+			return
+		}
+		for i := 0; i < 240; i++ {
+			txt := &dns.TXT{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300},
+				Txt: []string{fmt.Sprintf("%03d%0250d", i, 0)}}
+			m.Answer = append(m.Answer, txt)
+		}
+		m.Compress = true
+		w.WriteMsg(m)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, srv := range []*dns.Server{{Listener: ln, Handler: h}, {PacketConn: pc, Handler: h}} {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go srv.ActivateAndServe()
+		<-started
+		t.Cleanup(func() { srv.Shutdown() })
+	}
+	return ln.Addr().String()
+}
+
+// A malicious upstream answering 60 KB for every name cannot grow the
+// cache past its byte bound, and another rule's clients are served
+// throughout.
+func TestHugeAnswersStayWithinCacheBytes(t *testing.T) {
+	big := bigUpstream(t)
+	good := upstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		a, _ := dns.NewRR(r.Question[0].Name + " 300 IN A 192.0.2.1")
+		m.Answer = append(m.Answer, a)
+		w.WriteMsg(m)
+	})
+	const bound = 2 << 20
+	udp, tcp, fwd := startForwarder(t, forwarder.Config{CacheBytes: bound,
+		Rules: []forwarder.Rule{{Suffix: "big.example.", Upstreams: []string{big}}, {Suffix: ".", Upstreams: []string{good}}}})
+	tc := &dns.Client{Net: "tcp", Timeout: 5 * time.Second}
+	uc := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+	var bigAnswers, healthy int
+	for i := 0; i < 120; i++ {
+		m := new(dns.Msg)
+		m.SetQuestion(fmt.Sprintf("n%d.big.example.", i), dns.TypeTXT)
+		if r, _, err := tc.Exchange(m, tcp); err == nil && len(r.Answer) == 240 {
+			bigAnswers++
+		}
+		h := new(dns.Msg)
+		h.SetQuestion(fmt.Sprintf("h%d.ok.example.", i), dns.TypeA)
+		if r, _, err := uc.Exchange(h, udp); err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1 {
+			healthy++
+		}
+	}
+	st := fwd.Stats()
+	t.Logf("%d 60 KB answers relayed; cache %d entries, %d bytes (bound %d), %d evictions; healthy %d/120", bigAnswers, st.CacheSize, st.CacheBytes, bound, st.CacheEvictions, healthy)
+	if bigAnswers != 120 {
+		t.Errorf("%d of 120 large answers relayed", bigAnswers)
+	}
+	if st.CacheBytes > bound || st.CacheEvictions == 0 {
+		t.Errorf("cache at %d bytes with %d evictions, bound %d", st.CacheBytes, st.CacheEvictions, bound)
+	}
+	if healthy != 120 {
+		t.Errorf("healthy rule answered %d of 120", healthy)
+	}
+}
