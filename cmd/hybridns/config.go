@@ -46,6 +46,15 @@ type Config struct {
 	UpdatePolicy map[string][]string `yaml:"update_policy"`
 	// UpdateTimeout bounds one UPDATE, Route 53 retries included.
 	UpdateTimeout time.Duration `yaml:"update_timeout"`
+	// The records API and dyndns2 (off unless api_listen is set).
+	APIListen         string           `yaml:"api_listen"`
+	APITLSCert        string           `yaml:"api_tls_cert"`
+	APITLSKey         string           `yaml:"api_tls_key"`
+	APIAllowPlainHTTP bool             `yaml:"api_allow_plain_http"` // plain HTTP off loopback (behind a TLS proxy)
+	APITokens         []APITokenConfig `yaml:"api_tokens"`
+	APITrustedProxies []string         `yaml:"api_trusted_proxies"` // may set X-Forwarded-For
+	// Reverse zones kept from forward zones' addresses.
+	Reverse []ReverseConfig `yaml:"reverse"`
 
 	file string // where it was read from, for messages
 }
@@ -329,6 +338,7 @@ func (c *Config) validate() error {
 	errs = append(errs, kerrs...)
 	_, perrs := c.updatePolicies()
 	errs = append(errs, perrs...)
+	errs = append(errs, c.validateAPI()...)
 	if c.UpdateTimeout < 0 || c.UpdateTimeout > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("%s: update_timeout %v: want 0 (default 30s) to 10m", c.where(0), c.UpdateTimeout))
 	}
