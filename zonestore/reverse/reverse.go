@@ -119,14 +119,25 @@ func (s *Synth) syncOne(i int) error {
 	snap := s.store.Load()
 	own := snap.Zone(sp.View, sp.Zone)
 	prev := s.last[i]
+	// The explicit zone: the view's own, else the default view's (which
+	// the view sees unless it has its own); where one of ours stands,
+	// the explicit zone it was built on.
 	var base *zonestore.Zone
-	if z := snap.Find(sp.View, sp.Zone); z != nil && z.Origin() == sp.Zone {
-		if z.Source() == Source {
-			if z == prev.built {
-				base = prev.base
-			} // else another synthesizer's zone: ignore it
-		} else {
+	for _, z := range []*zonestore.Zone{own, snap.Zone(zonestore.DefaultView, sp.Zone)} {
+		if z == nil {
+			continue
+		}
+		if z.Source() != Source {
 			base = z
+			break
+		}
+		for _, l := range s.last {
+			if l.built == z && l.base != nil {
+				base = l.base
+			}
+		}
+		if base != nil {
+			break
 		}
 	}
 	in := inputs{base: base, present: true}
