@@ -416,7 +416,7 @@ func TestAPIReverse(t *testing.T) {
 			{"127.0.0.2", "192.0.2.10", "intranet.corp.example."},
 			{"127.0.0.1", "192.0.2.11", "alias-a.corp.example."}, // several names: the first in canonical order
 			{"127.0.0.1", "192.0.2.12", "NXDOMAIN"},
-			{"127.0.0.2", "192.0.2.1", "NXDOMAIN"}, // the private zone has no such host
+			{"127.0.0.2", "192.0.2.1", "NXDOMAIN"},                       // the private zone has no such host
 			{"127.0.0.1", "192.0.2.20", "printer.floor3.other.example."}, // explicit PTR wins
 			{"127.0.0.1", "192.0.2.64", "ref"},                           // delegated: not synthesized
 		} {
@@ -641,6 +641,113 @@ home.dyn.corp.example
 	for _, r := range e.f.Requests() {
 		if r.Op != "GetChange" {
 			t.Fatalf("nochg made a Route 53 request: %+v", r)
+		}
+	}
+}
+
+// TestAPIListing20000 pages through a 20,000-set zone (every set exactly
+// once, in order) and searches it by type, prefix, glob and name.
+func TestAPIListing20000(t *testing.T) {
+	bin := refserver.BuildHybridns(t)
+	f := r53fake.New()
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDFAKE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "SECRETFAKE")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	fakeURL := f.Start(t)
+	zone := f.CreateZone("big.example", false)
+	for i := 0; i < 18000; i++ {
+		if err := f.PutRecordSet(zone, r53set(fmt.Sprintf("host-%05d.big.example", i), "A", 300, fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2000; i++ {
+		if err := f.PutRecordSet(zone, r53set(fmt.Sprintf("t-%04d.big.example", i), "TXT", 300, fmt.Sprintf(`"n=%d"`, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	apiPort, _ := refserver.FreePort()
+	base := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	cfg := filepath.Join(dir, "hybridns.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+lame_duck: 0s
+http_listen: "off"
+api_listen: 127.0.0.1:%d
+api_tokens: [{name: reader, token_sha256: "%s", policy: []}]
+route53: {zones: [%s], endpoint: %s, interval: 1h, rps: 50, burst: 50}
+`, apiPort, sha(homeToken), zone, fakeURL)), 0o644)
+	refserver.StartHybridnsArgs(t, bin, []refserver.Zone{{Origin: "big.example."}}, "--config", cfg)
+	get := func(q string) (int, map[string]any) {
+		code, _, body := doFrom(t, "", "GET", base+"/api/v1/zones/big.example./records?"+q, homeToken, "", nil)
+		return code, body
+	}
+	eventually(t, 30*time.Second, "zone synced", func() bool {
+		code, body := get("type=SOA")
+		return code == 200 && len(body["records"].([]any)) == 1
+	})
+	start := time.Now()
+	seen := map[string]bool{}
+	var order []string
+	cursor, pages := "", 0
+	for {
+		code, body := get("limit=1000&cursor=" + cursor)
+		if code != 200 {
+			t.Fatalf("page %d: %d %v", pages, code, body)
+		}
+		pages++
+		for _, r := range body["records"].([]any) {
+			rs := r.(map[string]any)
+			k := rs["name"].(string) + " " + rs["type"].(string)
+			if seen[k] {
+				t.Fatalf("%s listed twice", k)
+			}
+			seen[k] = true
+			order = append(order, k)
+		}
+		next, _ := body["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	took := time.Since(start)
+	if len(seen) != 20002 || pages != 21 { // 20,000 sets + SOA + NS
+		t.Fatalf("%d sets in %d pages, want 20002 in 21", len(seen), pages)
+	}
+	if order[0] != "big.example. NS" && order[0] != "big.example. SOA" || order[len(order)-1] != "t-1999.big.example. TXT" {
+		t.Errorf("order: first %s, last %s", order[0], order[len(order)-1])
+	}
+	t.Logf("20,002 sets in %d pages of 1000 in %v", pages, took.Round(time.Millisecond))
+	count := func(q string) int {
+		n, cursor := 0, ""
+		for {
+			code, body := get(q + "&limit=1000&cursor=" + cursor)
+			if code != 200 {
+				t.Fatalf("?%s: %d %v", q, code, body)
+			}
+			n += len(body["records"].([]any))
+			next, _ := body["next_cursor"].(string)
+			if next == "" {
+				return n
+			}
+			cursor = next
+		}
+	}
+	for _, c := range []struct {
+		q    string
+		want int
+	}{
+		{"type=TXT", 2000},
+		{"type=A", 18000},
+		{"prefix=host-1799", 10},
+		{"prefix=t-00", 100},
+		{"glob=host-1234?.big.example.", 10},
+		{"glob=t-*5.big.example&type=TXT", 200},
+		{"name=host-00042", 1},
+		{"name=host-00042.big.example.&type=TXT", 0},
+	} {
+		if got := count(c.q); got != c.want {
+			t.Errorf("?%s: %d sets, want %d", c.q, got, c.want)
 		}
 	}
 }
