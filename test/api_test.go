@@ -66,6 +66,7 @@ func startAPIEnv(t *testing.T) *apiEnv {
 		r53set("txt.corp.example", "TXT", 300, `"v=spf1 -all"`),
 		r53set("cname.corp.example", "CNAME", 300, "www.corp.example."),
 		r53set("app.corp.example", "A", 300, "10.1.2.3"),
+		r53set("old.corp.example", "TXT", 300, `"remove me"`),
 		types.ResourceRecordSet{Name: aws.String("lb.corp.example"), Type: "A",
 			AliasTarget: &types.AliasTarget{DNSName: aws.String("www.corp.example."), HostedZoneId: aws.String(e.pub)}},
 	)
@@ -748,6 +749,45 @@ route53: {zones: [%s], endpoint: %s, interval: 1h, rps: 50, burst: 50}
 	} {
 		if got := count(c.q); got != c.want {
 			t.Errorf("?%s: %d sets, want %d", c.q, got, c.want)
+		}
+	}
+}
+
+// TestAPIReadmeExamples runs the README's curl examples (every sh block of
+// the "Records API" section) against the binary, then checks their effect
+// in the Route 53 fake.
+func TestAPIReadmeExamples(t *testing.T) {
+	readme := mustRead(t, filepath.Join(repoRoot(t), "README.md"))
+	start := strings.Index(readme, "### Records API")
+	if start < 0 {
+		t.Fatal("README has no Records API section")
+	}
+	section := readme[start:]
+	section = section[:strings.Index(section, "\n### Operations")]
+	blocks := regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(section, -1)
+	if len(blocks) < 5 {
+		t.Fatalf("%d sh blocks in the README section, want at least 5", len(blocks))
+	}
+	e := startAPIEnv(t)
+	for i, b := range blocks {
+		cmd := exec.Command("bash", "-euo", "pipefail", "-c", b[1])
+		cmd.Env = append(os.Environ(), "API="+e.api, "TOKEN="+e.admin, "HOME_TOKEN="+homeToken)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("README example %d failed: %v\n%s\n--- output:\n%s", i+1, err, b[1], out)
+		}
+		t.Logf("example %d:\n%s", i+1, out)
+		if strings.Contains(b[1], "If-Match") && !regexp.MustCompile(`ETag: "[0-9a-f]{24}"`).Match(out) {
+			t.Errorf("example %d did not read the ETag:\n%s", i+1, out)
+		}
+	}
+	for _, c := range [][3]string{
+		{"web.corp.example.", "A", "300 192.0.2.13"},
+		{"old.corp.example.", "TXT", ""},
+		{"home.dyn.corp.example.", "A", "60 198.51.100.7"},
+	} {
+		if got := fakeSet(e.f, e.pub, c[0], c[1]); got != c[2] {
+			t.Errorf("after the README examples: %s %s = %q, want %q", c[0], c[1], got, c[2])
 		}
 	}
 }
