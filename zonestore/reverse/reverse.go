@@ -49,6 +49,9 @@ type Synth struct {
 
 	mu   sync.Mutex
 	last []inputs // per spec: what the published zone was built from
+	// explicit is the zone of another source each of our zones stands
+	// over ("view/origin" → zone).
+	explicit map[string]*zonestore.Zone
 }
 
 // inputs identifies what a synthesized zone was built from: zones never
@@ -66,7 +69,7 @@ func New(store *zonestore.Store, specs []Spec, log *slog.Logger) *Synth {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Synth{store: store, log: log}
+	s := &Synth{store: store, log: log, explicit: map[string]*zonestore.Zone{}}
 	for _, sp := range specs {
 		c := Spec{Zone: zonestore.Canonical(sp.Zone), View: sp.View}
 		for _, f := range sp.From {
@@ -120,24 +123,23 @@ func (s *Synth) syncOne(i int) error {
 	own := snap.Zone(sp.View, sp.Zone)
 	prev := s.last[i]
 	// The explicit zone: the view's own, else the default view's (which
-	// the view sees unless it has its own); where one of ours stands,
-	// the explicit zone it was built on.
-	var base *zonestore.Zone
-	for _, z := range []*zonestore.Zone{own, snap.Zone(zonestore.DefaultView, sp.Zone)} {
-		if z == nil {
-			continue
+	// the view sees unless it has its own). Where one of ours stands in
+	// a table, the explicit zone it replaced is remembered; an empty
+	// table means the explicit zone is gone.
+	observe := func(view string) *zonestore.Zone {
+		key := view + "/" + sp.Zone
+		switch z := snap.Zone(view, sp.Zone); {
+		case z == nil:
+			delete(s.explicit, key)
+		case z.Source() != Source:
+			s.explicit[key] = z
 		}
-		if z.Source() != Source {
-			base = z
-			break
-		}
-		for _, l := range s.last {
-			if l.built == z && l.base != nil {
-				base = l.base
-			}
-		}
-		if base != nil {
-			break
+		return s.explicit[key]
+	}
+	base := observe(zonestore.DefaultView)
+	if sp.View != zonestore.DefaultView {
+		if b := observe(sp.View); b != nil {
+			base = b
 		}
 	}
 	in := inputs{base: base, present: true}
