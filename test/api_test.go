@@ -1,11 +1,19 @@
 package test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -789,5 +797,89 @@ func TestAPIReadmeExamples(t *testing.T) {
 		if got := fakeSet(e.f, e.pub, c[0], c[1]); got != c[2] {
 			t.Errorf("after the README examples: %s %s = %q, want %q", c[0], c[1], got, c[2])
 		}
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hybridns test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "api.crt"), filepath.Join(dir, "api.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// TestAPIConfigAndTLS: the API's config is checked (TLS both or neither,
+// no clear-text tokens off loopback, token hashes and policies), and with
+// a certificate the API speaks only TLS.
+func TestAPIConfigAndTLS(t *testing.T) {
+	bin := refserver.BuildHybridns(t)
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		writeAtomic(t, p, "listen: [\"127.0.0.1:5300\"]\n"+body)
+		return p
+	}
+	h := sha(homeToken)
+	for _, c := range []struct {
+		name, cfg string
+		code      int
+		want      []string
+	}{
+		{"loopback, plain HTTP", "api_listen: 127.0.0.1:8443\napi_tokens: [{name: a, token_sha256: \"" + h + "\", policy: [\"grant a zonesub A\"]}]\n", 0, nil},
+		{"off loopback without TLS", "api_listen: 0.0.0.0:8443\n", 1, []string{"api_listen 0.0.0.0:8443", "clear text"}},
+		{"off loopback, plain allowed", "api_listen: 0.0.0.0:8443\napi_allow_plain_http: true\n", 0, nil},
+		{"TLS", "api_listen: 0.0.0.0:8443\napi_tls_cert: " + certFile + "\napi_tls_key: " + keyFile + "\n", 0, nil},
+		{"cert without key", "api_listen: 0.0.0.0:8443\napi_tls_cert: " + certFile + "\n", 1, []string{"both or neither"}},
+		{"bad token entries", "api_tokens:\n  - {name: a, token_sha256: \"abc\", policy: [\"grant a zonesub A\"]}\n  - {name: b, token_sha256: \"" + h + "\", policy: [\"allow b everything\"]}\n  - {name: a, token_sha256: \"" + h + "\"}\n",
+			1, []string{"64 hex digits", "allow b everything", "defined twice"}},
+		{"bad reverse entries", "reverse:\n  - {zone: corp.example., from: [corp.example.]}\n  - {zone: 10.in-addr.arpa., from: [corp.example.], mode: route53}\n  - {zone: 2.0.192.in-addr.arpa., from: [], view: nope}\n",
+			1, []string{"in-addr.arpa. or ip6.arpa.", "needs route53_zone", "at least one forward zone", `view "nope"`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, code := runCmd(t, dir, bin, "check", "--config", write(strings.ReplaceAll(c.name, " ", "_")+".yaml", c.cfg))
+			if code != c.code {
+				t.Fatalf("exit %d, want %d:\n%s", code, c.code, out)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+
+	port, _ := refserver.FreePort()
+	cfg := write("tls.yaml", fmt.Sprintf("lame_duck: 0s\nhttp_listen: \"off\"\napi_listen: 127.0.0.1:%d\napi_tls_cert: %s\napi_tls_key: %s\napi_tokens: [{name: a, token_sha256: \"%s\", policy: []}]\n", port, certFile, keyFile, h))
+	refserver.StartHybridnsArgs(t, bin, nil, "--config", cfg)
+	tlsClient := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	eventually(t, 5*time.Second, "API over TLS", func() bool {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/api/v1/zones", port), nil)
+		req.Header.Set("Authorization", "Bearer "+homeToken)
+		resp, err := tlsClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	if code, _, body := doFrom(t, "", "GET", fmt.Sprintf("http://127.0.0.1:%d/api/v1/zones", port), homeToken, "", nil); code == 200 {
+		t.Fatalf("plain HTTP on the TLS listener answered: %v", body)
 	}
 }
