@@ -112,6 +112,8 @@ api_tokens:
     token_sha256: "%s"
     policy: ["grant home-router name home.dyn.corp.example. A AAAA"]
 api_trusted_proxies: [127.0.0.3/32]
+tsig_keys: [{name: ddns-key, algorithm: hmac-sha256, secret: "%s"}]
+update_policy: {corp.example.: ["grant ddns-key zonesub ANY"]}
 views:
   - name: prod
     clients: [127.0.0.2/32]
@@ -126,7 +128,7 @@ route53:
   interval: 1h
   rps: 50
   burst: 20
-`, httpPort, apiPort, sha(e.admin), sha(dhcpToken), sha(homeToken), e.rev, e.pub, e.priv, e.rev, e.rev2, fakeURL)), 0o644)
+`, httpPort, apiPort, sha(e.admin), sha(dhcpToken), sha(homeToken), ddnsSecret, e.rev, e.pub, e.priv, e.rev, e.rev2, fakeURL)), 0o644)
 	e.hyb = refserver.StartHybridnsArgs(t, e.bin, []refserver.Zone{{Origin: "corp.example."}}, "--config", e.cfg)
 	eventually(t, 10*time.Second, "ready and API up", func() bool {
 		code, _ := httpStatus(t, "GET", e.http+"/readyz")
@@ -477,6 +479,26 @@ func TestAPIReverse(t *testing.T) {
 		code, _, _ = e.do(t, "PUT", "/api/v1/zones/corp.example./records/ext/A", e.admin, `{"values":["10.9.9.9"]}`, nil)
 		if code != 201 || fakeSet(e.f, e.rev, "9.9.9.10.in-addr.arpa.", "PTR") != "300 ext.other.example." {
 			t.Errorf("explicit PTR overwritten: %d %q", code, fakeSet(e.f, e.rev, "9.9.9.10.in-addr.arpa.", "PTR"))
+		}
+	})
+
+	t.Run("DNS UPDATE follows too", func(t *testing.T) {
+		m := new(dns.Msg)
+		m.SetUpdate("corp.example.")
+		a1, _ := dns.NewRR("upd.corp.example. 300 IN A 192.0.2.40")
+		a2, _ := dns.NewRR("upd.corp.example. 300 IN A 10.0.7.7")
+		m.Insert([]dns.RR{a1, a2})
+		m.SetTsig("ddns-key.", dns.HmacSHA256, 300, time.Now().Unix())
+		c := &dns.Client{Net: "tcp", Timeout: 30 * time.Second, TsigSecret: map[string]string{"ddns-key.": ddnsSecret}}
+		r, _, err := c.Exchange(m, addr)
+		if err != nil || r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("UPDATE: %v %v", err, r)
+		}
+		if got := ptr(t, "127.0.0.1", addr, "192.0.2.40"); got != "upd.corp.example." {
+			t.Errorf("synthesized PTR right after the UPDATE reply: %s", got)
+		}
+		if got := fakeSet(e.f, e.rev, "7.7.0.10.in-addr.arpa.", "PTR"); got != "300 upd.corp.example." {
+			t.Errorf("reverse hosted zone right after the UPDATE reply: %q", got)
 		}
 	})
 
