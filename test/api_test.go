@@ -347,6 +347,63 @@ func TestAPIRecords(t *testing.T) {
 		})
 	}
 
+	t.Run("error matrix", func(t *testing.T) {
+		// Every verb × every error class: the reply names the class and
+		// the set, and Route 53 sees nothing.
+		wwwBefore := fakeSet(e.f, e.pub, "www.corp.example.", "A")
+		bodies := map[string]string{"PUT": `{"ttl":60,"values":["192.0.2.99"]}`, "PATCH": `{"add":["192.0.2.99"]}`, "DELETE": ""}
+		for _, verb := range []string{"PUT", "PATCH", "DELETE"} {
+			path := "/api/v1/zones/corp.example./records/www/A"
+			cases := []struct {
+				what, token, path, body string
+				hdr                     map[string]string
+				status                  int
+				code                    string
+			}{
+				{"bad token", "wrong-token", path, bodies[verb], nil, 401, "unauthorized"},
+				{"policy violation", dhcpToken, path, bodies[verb], nil, 403, "forbidden"},
+				{"unknown zone", admin, "/api/v1/zones/unknown.example./records/www/A", bodies[verb], nil, 404, "unknown_zone"},
+				{"conflicting ETag", admin, path, bodies[verb], map[string]string{"If-Match": `"ffffffffffffffffffffffff"`}, 412, "precondition_failed"},
+			}
+			if verb != "DELETE" {
+				cases = append(cases, struct {
+					what, token, path, body string
+					hdr                     map[string]string
+					status                  int
+					code                    string
+				}{"malformed JSON", admin, path, `{"values":`, nil, 400, "bad_json"})
+			}
+			for _, c := range cases {
+				before := changes(e.f)
+				code, _, body := e.do(t, verb, c.path, c.token, c.body, c.hdr)
+				if code != c.status || body["code"] != c.code || body["message"] == "" {
+					t.Errorf("%s %s: %d %v, want %d %s", verb, c.what, code, body, c.status, c.code)
+				}
+				if c.status != 401 && c.status != 404 && !strings.Contains(fmt.Sprint(body["message"]), "www.corp.example. A") {
+					t.Errorf("%s %s: message does not name the record: %v", verb, c.what, body["message"])
+				}
+				if changes(e.f) != before || fakeSet(e.f, e.pub, "www.corp.example.", "A") != wwwBefore {
+					t.Errorf("%s %s changed Route 53", verb, c.what)
+				}
+			}
+		}
+		for _, c := range []struct {
+			what, token, path string
+			status            int
+		}{
+			{"list: bad token", "wrong-token", "/api/v1/zones/corp.example./records", 401},
+			{"list: unknown zone", admin, "/api/v1/zones/unknown.example./records", 404},
+			{"get: unknown set", admin, "/api/v1/zones/corp.example./records/nothing/A", 404},
+		} {
+			if code, _, body := e.do(t, "GET", c.path, c.token, "", nil); code != c.status || body["code"] == nil {
+				t.Errorf("%s: %d %v", c.what, code, body)
+			}
+		}
+		if code, _, body := e.do(t, "PATCH", "/api/v1/zones/corp.example./records/nothing/A", admin, `{"remove":["192.0.2.1"]}`, nil); code != 404 || body["code"] != "not_found" {
+			t.Errorf("PATCH removing from a missing set: %d %v", code, body)
+		}
+	})
+
 	t.Run("ETag round trip", func(t *testing.T) {
 		code, hdr, body := e.do(t, "GET", "/api/v1/zones/corp.example./records/www/A", admin, "", nil)
 		etag = hdr.Get("ETag")

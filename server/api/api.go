@@ -95,9 +95,7 @@ type Config struct {
 	// AfterWrite runs after every accepted change (derived data, such
 	// as synthesized reverse zones, catches up before the reply).
 	AfterWrite func()
-	// DefaultTTL is the TTL of records created without one (default 300;
-	// dyndns2 uses 60).
-	Logger *slog.Logger
+	Logger     *slog.Logger
 }
 
 // Handler serves the API. It is safe for concurrent use.

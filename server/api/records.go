@@ -565,6 +565,9 @@ func (h *Handler) patchSet(w http.ResponseWriter, r *http.Request, tok Token) {
 	remove, _ := parseValues(tg.name, tg.t, 0, body.Remove)
 	pre := readPreconditions(r)
 	h.write(w, r, tok, tg, func(cur []dns.RR, types []uint16) ([]dns.RR, error) {
+		if len(cur) == 0 && len(add) == 0 {
+			return nil, errNotFound{fmt.Errorf("record set %s does not exist", tg.label)}
+		}
 		if err := pre.check(cur, tg.name, tg.t); err != nil {
 			return nil, errPrecondition{err}
 		}
