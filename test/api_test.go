@@ -563,6 +563,9 @@ func TestAPIReverse(t *testing.T) {
 		// Data changed behind hybridns's back: a host without PTR and a
 		// PTR to a host that no longer has the address.
 		seed(t, e.f, e.pub, r53set("late.corp.example", "A", 300, "10.0.0.44"))
+		for i := 0; i < 300; i++ { // more than one ChangeBatch's worth
+			seed(t, e.f, e.pub, r53set(fmt.Sprintf("bulk-%03d.corp.example", i), "A", 300, fmt.Sprintf("10.20.%d.%d", i/200, i%200)))
+		}
 		seed(t, e.f, e.rev, r53set("55.0.0.10.in-addr.arpa", "PTR", 300, "gone.corp.example."))
 		before := changes(e.f)
 		out, code := runCmd(t, "", e.bin, "reverse", "--config", e.cfg, "--zone", "10.in-addr.arpa.", "--dry-run")
@@ -574,6 +577,12 @@ func TestAPIReverse(t *testing.T) {
 			t.Fatalf("--dry-run wrote")
 		}
 		out, code = runCmd(t, "", e.bin, "reverse", "--config", e.cfg, "--zone", e.rev)
+		if n := changes(e.f) - before; n != 2 {
+			t.Errorf("reverse wrote in %d batches, want 2 (302 names, 250 a batch)", n)
+		}
+		if got := fakeSet(e.f, e.rev, "99.1.20.10.in-addr.arpa.", "PTR"); got != "300 bulk-299.corp.example." {
+			t.Errorf("bulk PTR: %q", got)
+		}
 		if code != 0 || fakeSet(e.f, e.rev, "44.0.0.10.in-addr.arpa.", "PTR") != "300 late.corp.example." || fakeSet(e.f, e.rev, "55.0.0.10.in-addr.arpa.", "PTR") != "" ||
 			fakeSet(e.f, e.rev, "3.2.1.10.in-addr.arpa.", "PTR") != "300 app.corp.example." {
 			t.Fatalf("reverse: exit %d\n%s", code, out)

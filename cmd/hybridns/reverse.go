@@ -360,54 +360,67 @@ func reverseCmd(c *cli.Context) error {
 		}
 	}
 	sort.Strings(names)
+	// At most 250 reverse names a batch: a PTR upsert counts twice
+	// against Route 53's 1,000 records per ChangeBatch.
+	const chunk = 250
 	var lines []string
-	plan := func(src dynupdate.Source) (int, []dynupdate.Change, error) {
-		lines = lines[:0]
-		var out []dynupdate.Change
-		for _, rev := range names {
-			cur, exists := src.RRset(rev, dns.TypePTR)
-			if exists && cur == nil {
-				continue
-			}
-			var next []dns.RR
-			for _, rr := range cur {
-				target := rr.(*dns.PTR).Ptr
-				if fromZone(*spec, target) && !slices.Contains(holders[rev], target) {
-					lines = append(lines, fmt.Sprintf("- %s PTR %s", rev, target))
+	written, changeIDs := 0, []string{}
+	for lo := 0; lo < len(names); lo += chunk {
+		part := names[lo:min(lo+chunk, len(names))]
+		var partLines []string
+		plan := func(src dynupdate.Source) (int, []dynupdate.Change, error) {
+			partLines = partLines[:0]
+			var out []dynupdate.Change
+			for _, rev := range part {
+				cur, exists := src.RRset(rev, dns.TypePTR)
+				if exists && cur == nil {
 					continue
 				}
-				next = append(next, rr)
+				var next []dns.RR
+				for _, rr := range cur {
+					target := rr.(*dns.PTR).Ptr
+					if fromZone(*spec, target) && !slices.Contains(holders[rev], target) {
+						partLines = append(partLines, fmt.Sprintf("- %s PTR %s", rev, target))
+						continue
+					}
+					next = append(next, rr)
+				}
+				if len(next) == 0 && len(holders[rev]) > 0 {
+					name := holders[rev][0]
+					partLines = append(partLines, fmt.Sprintf("+ %s PTR %s", rev, name))
+					next = []dns.RR{&dns.PTR{Hdr: dns.RR_Header{Name: rev, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: ttls[rev+" "+name]}, Ptr: name}}
+				}
+				if !samePTRs(cur, next) {
+					out = append(out, dynupdate.Change{Key: dynupdate.Key{Name: rev, Type: dns.TypePTR}, Old: cur, New: next})
+				}
 			}
-			if len(next) == 0 && len(holders[rev]) > 0 {
-				name := holders[rev][0]
-				lines = append(lines, fmt.Sprintf("+ %s PTR %s", rev, name))
-				next = []dns.RR{&dns.PTR{Hdr: dns.RR_Header{Name: rev, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: ttls[rev+" "+name]}, Ptr: name}}
+			if c.Bool("dry-run") {
+				return dns.RcodeSuccess, nil, nil
 			}
-			if !samePTRs(cur, next) {
-				out = append(out, dynupdate.Change{Key: dynupdate.Key{Name: rev, Type: dns.TypePTR}, Old: cur, New: next})
-			}
+			return dns.RcodeSuccess, out, nil
 		}
-		if c.Bool("dry-run") {
-			return dns.RcodeSuccess, nil, nil
+		res, err := rs.Write(c.Context, spec.Route53Zone, plan)
+		lines = append(lines, partLines...)
+		for _, l := range partLines {
+			fmt.Fprintln(c.App.Writer, l)
 		}
-		return dns.RcodeSuccess, out, nil
-	}
-	res, err := rs.Write(c.Context, spec.Route53Zone, plan)
-	for _, l := range lines {
-		fmt.Fprintln(c.App.Writer, l)
-	}
-	if err != nil {
-		return fmt.Errorf("reverse: %w", err)
+		if err != nil {
+			return fmt.Errorf("reverse: %w (%d changes written before)", err, written)
+		}
+		if res.ChangeID != "" {
+			written += len(partLines)
+			changeIDs = append(changeIDs, res.ChangeID)
+		}
 	}
 	switch {
 	case c.Bool("dry-run"):
 		fmt.Fprintf(c.App.Writer, "%d changes (dry run: nothing written)\n", len(lines))
-	case res.ChangeID != "":
-		fmt.Fprintf(c.App.Writer, "%d changes written (change %s)\n", len(lines), res.ChangeID)
+	case written > 0:
+		fmt.Fprintf(c.App.Writer, "%d changes written (change %s)\n", written, strings.Join(changeIDs, ", "))
 	default:
 		fmt.Fprintln(c.App.Writer, "in sync: nothing to write")
 	}
-	if !c.Bool("dry-run") && len(lines) > 0 && res.ChangeID == "" {
+	if !c.Bool("dry-run") && written != len(lines) {
 		return errors.New("reverse: changes were computed but not written")
 	}
 	return nil

@@ -190,7 +190,11 @@ func setFromRRs(name string, t uint16, rrs []dns.RR) RecordSet {
 	rs := RecordSet{Name: name, Type: dns.TypeToString[t], Values: []string{}}
 	for _, rr := range rrs {
 		rs.TTL = rr.Header().Ttl
-		rs.Values = append(rs.Values, rdataText(rr))
+		// The same text (and ETag) whether the set came from the store
+		// or from the source's current data.
+		c := dns.Copy(rr)
+		zonestore.CanonicalRdata(c)
+		rs.Values = append(rs.Values, rdataText(c))
 	}
 	slices.Sort(rs.Values)
 	rs.Values = slices.Compact(rs.Values)
