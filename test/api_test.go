@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -28,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/miekg/dns"
+	proxyproto "github.com/pires/go-proxyproto"
 
 	"hybridns/test/r53fake"
 	"hybridns/test/refserver"
@@ -112,6 +114,7 @@ api_tokens:
     token_sha256: "%s"
     policy: ["grant home-router name home.dyn.corp.example. A AAAA"]
 api_trusted_proxies: [127.0.0.3/32]
+api_proxy_protocol: true
 tsig_keys: [{name: ddns-key, algorithm: hmac-sha256, secret: "%s"}]
 update_policy: {corp.example.: ["grant ddns-key zonesub ANY"]}
 views:
@@ -682,6 +685,40 @@ func TestDyndns2(t *testing.T) {
 			}
 		})
 	}
+	t.Run("PROXY protocol from a trusted proxy only", func(t *testing.T) {
+		for _, c := range []struct{ src, claimed, want string }{
+			{"127.0.0.3", "198.51.100.44", "good 198.51.100.44"},
+			{"127.0.0.6", "198.51.100.45", "good 127.0.0.6"}, // untrusted: the header is ignored
+		} {
+			before := changes(e.f)
+			d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(c.src)}}
+			cl := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+				DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+					conn, err := d.DialContext(ctx, network, addr)
+					if err != nil {
+						return nil, err
+					}
+					h := proxyproto.HeaderProxyFromAddrs(2, &net.TCPAddr{IP: net.ParseIP(c.claimed), Port: 5555}, conn.RemoteAddr())
+					if _, err := h.WriteTo(conn); err != nil {
+						conn.Close()
+						return nil, err
+					}
+					return conn, nil
+				}}}
+			req, _ := http.NewRequest("GET", e.api+"/nic/update?hostname="+home, nil)
+			req.SetBasicAuth("home-router", homeToken)
+			resp, err := cl.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if got := strings.TrimSpace(string(b)); got != c.want || changes(e.f)-before != 1 {
+				t.Errorf("from %s claiming %s: %q, want %q", c.src, c.claimed, got, c.want)
+			}
+		}
+	})
+
 	t.Run("abuse after repeated bad credentials", func(t *testing.T) {
 		for i := 0; i < 10; i++ {
 			dyndns2(t, "127.0.0.7", e.api, "home-router", "guess", q(url.Values{"hostname": {home}}), nil)
@@ -934,6 +971,7 @@ func TestAPIConfigAndTLS(t *testing.T) {
 		{"off loopback without TLS", "api_listen: 0.0.0.0:8443\n", 1, []string{"api_listen 0.0.0.0:8443", "clear text"}},
 		{"off loopback, plain allowed", "api_listen: 0.0.0.0:8443\napi_allow_plain_http: true\n", 0, nil},
 		{"TLS", "api_listen: 0.0.0.0:8443\napi_tls_cert: " + certFile + "\napi_tls_key: " + keyFile + "\n", 0, nil},
+		{"PROXY protocol without trusted proxies", "api_listen: 127.0.0.1:8443\napi_proxy_protocol: true\n", 1, []string{"api_proxy_protocol", "api_trusted_proxies"}},
 		{"cert without key", "api_listen: 0.0.0.0:8443\napi_tls_cert: " + certFile + "\n", 1, []string{"both or neither"}},
 		{"bad token entries", "api_tokens:\n  - {name: a, token_sha256: \"abc\", policy: [\"grant a zonesub A\"]}\n  - {name: b, token_sha256: \"" + h + "\", policy: [\"allow b everything\"]}\n  - {name: a, token_sha256: \"" + h + "\"}\n",
 			1, []string{"64 hex digits", "allow b everything", "defined twice"}},

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	proxyproto "github.com/pires/go-proxyproto"
 	"github.com/urfave/cli/v2"
 
 	"hybridns/r53"
@@ -66,6 +67,9 @@ func (c *Config) validateAPI() []error {
 	errs = append(errs, terrs...)
 	if (c.APITLSCert == "") != (c.APITLSKey == "") {
 		errs = append(errs, fmt.Errorf("%s: api_tls_cert and api_tls_key: give both or neither", c.where(0)))
+	}
+	if c.APIProxyProtocol && len(c.APITrustedProxies) == 0 {
+		errs = append(errs, fmt.Errorf("%s: api_proxy_protocol: list the proxies in api_trusted_proxies (nobody else may name the client)", c.where(0)))
 	}
 	for _, p := range c.APITrustedProxies {
 		if _, err := netip.ParsePrefix(p); err != nil {
@@ -178,6 +182,24 @@ func (d *daemon) startAPI(ctx context.Context, cfg *Config) (*http.Server, error
 	}
 	hs := &http.Server{Handler: d.apiHandler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
+	if cfg.APIProxyProtocol {
+		// PROXY v1/v2 (an NLB): the header's source is the client, but
+		// only when the connection comes from a trusted proxy; anyone
+		// else's header is read and ignored.
+		trusted := acfg.TrustedProxies
+		ln = &proxyproto.Listener{Listener: ln, ReadHeaderTimeout: 5 * time.Second,
+			ConnPolicy: func(o proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
+				if a, ok := o.Upstream.(*net.TCPAddr); ok {
+					ip, _ := netip.AddrFromSlice(a.IP)
+					for _, p := range trusted {
+						if p.Contains(ip.Unmap()) {
+							return proxyproto.USE, nil
+						}
+					}
+				}
+				return proxyproto.IGNORE, nil
+			}}
+	}
 	if cfg.APITLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.APITLSCert, cfg.APITLSKey)
 		if err != nil {

@@ -52,7 +52,8 @@ type Config struct {
 	APITLSKey         string           `yaml:"api_tls_key"`
 	APIAllowPlainHTTP bool             `yaml:"api_allow_plain_http"` // plain HTTP off loopback (behind a TLS proxy)
 	APITokens         []APITokenConfig `yaml:"api_tokens"`
-	APITrustedProxies []string         `yaml:"api_trusted_proxies"` // may set X-Forwarded-For
+	APITrustedProxies []string         `yaml:"api_trusted_proxies"` // may set X-Forwarded-For or a PROXY header
+	APIProxyProtocol  bool             `yaml:"api_proxy_protocol"`  // PROXY v1/v2 from api_trusted_proxies
 	// Reverse zones kept from forward zones' addresses.
 	Reverse []ReverseConfig `yaml:"reverse"`
 

@@ -303,6 +303,7 @@ func (d *daemon) checkImmutable(next *Config) error {
 	same("api_tls_key", d.cfg.APITLSKey, next.APITLSKey)
 	same("api_allow_plain_http", d.cfg.APIAllowPlainHTTP, next.APIAllowPlainHTTP)
 	same("api_trusted_proxies", d.cfg.APITrustedProxies, next.APITrustedProxies)
+	same("api_proxy_protocol", d.cfg.APIProxyProtocol, next.APIProxyProtocol)
 	same("reverse", d.cfg.Reverse, next.Reverse)
 	return errors.Join(errs...)
 }
