@@ -220,7 +220,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // with the token as password works too) and the per-client failure limit.
 func (h *Handler) authed(next func(http.ResponseWriter, *http.Request, Token)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		client := h.peer(r)
+		// Behind a trusted proxy the client is the one it names, so one
+		// guesser does not lock out everyone behind the proxy.
+		client := h.caller(r)
 		if h.limiter.blocked(client) {
 			w.Header().Set("Retry-After", fmt.Sprint(int(h.limiter.every.Seconds()+0.5)))
 			writeError(w, http.StatusTooManyRequests, "rate_limited", "too many failed authentications from "+client.String()+"; try again later")

@@ -294,3 +294,30 @@ func TestPagingCoversEverySetOnce(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// TestLimitBehindProxy: behind a trusted proxy, failures count against the
+// client the proxy names, not against the proxy (one guesser must not
+// lock out every client behind it).
+func TestLimitBehindProxy(t *testing.T) {
+	h, _ := newTestHandler(t)
+	call := func(xff, token string) int {
+		r := httptest.NewRequest("GET", "/api/v1/zones", nil)
+		r.RemoteAddr = "192.0.2.200:1234"
+		r.Header.Set("X-Forwarded-For", xff)
+		r.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	for i := 0; i < 10; i++ {
+		if code := call("198.51.100.1", "guess"); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i, code)
+		}
+	}
+	if code := call("198.51.100.1", "secret"); code != http.StatusTooManyRequests {
+		t.Errorf("the guesser: %d, want 429", code)
+	}
+	if code := call("198.51.100.2", "secret"); code != http.StatusOK {
+		t.Errorf("another client behind the same proxy: %d, want 200", code)
+	}
+}

@@ -45,7 +45,7 @@ type hostJob struct {
 }
 
 func (h *Handler) dyndns(w http.ResponseWriter, r *http.Request) {
-	peer := h.peer(r)
+	peer := h.caller(r) // see authed
 	if h.limiter.blocked(peer) {
 		dyndnsReply(w, http.StatusOK, "abuse")
 		return
