@@ -455,6 +455,22 @@ func TestAPIRecords(t *testing.T) {
 		}
 	})
 
+	t.Run("tokens change on reload", func(t *testing.T) {
+		const late = "late-token-0000000000000000"
+		if code, _, _ := e.do(t, "GET", "/api/v1/zones", late, "", nil); code != 401 {
+			t.Fatalf("unknown token: %d", code)
+		}
+		cfg := mustRead(t, e.cfg)
+		cfg = strings.Replace(cfg, "api_tokens:\n", "api_tokens:\n  - {name: late, token_sha256: \""+sha(late)+"\", policy: []}\n", 1)
+		writeAtomic(t, e.cfg, cfg)
+		if code, body := httpStatus(t, "POST", e.http+"/reload"); code != 200 {
+			t.Fatalf("reload: %d %s", code, body)
+		}
+		if code, _, body := e.do(t, "GET", "/api/v1/zones", late, "", nil); code != 200 {
+			t.Fatalf("new token after reload: %d %v", code, body)
+		}
+	})
+
 	t.Run("failed authentication is rate-limited per client", func(t *testing.T) {
 		u := e.api + "/api/v1/zones"
 		for i := 0; i < 10; i++ {

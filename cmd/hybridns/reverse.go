@@ -282,6 +282,7 @@ func reverseCmd(c *cli.Context) error {
 	}
 	log := newLogger(cfg.Log, nil)
 	store := zonestore.NewStore()
+	cfg.SnapshotDir = "" // a one-shot run leaves the daemon's snapshots alone
 	syncers, err := buildSyncers(c.Context, cfg, store, log, nil)
 	if err != nil {
 		return err
