@@ -103,6 +103,7 @@ type Handler struct {
 	cfg     Config
 	tokens  atomic.Pointer[[]Token]
 	limiter *authLimiter
+	sets    setCache
 	mux     *http.ServeMux
 	log     *slog.Logger
 	base    context.Context

@@ -120,25 +120,27 @@ type zoneSets struct {
 	keys []string // sortKey of each set, for the paging cursor
 }
 
-var setCache struct {
-	sync.Mutex
-	m map[*zonestore.Zone]*zoneSets
+// setCache keeps the sets of the zone versions being listed (a page walk
+// of a large zone reuses them); old versions fall out.
+type setCache struct {
+	mu sync.Mutex
+	m  map[*zonestore.Zone]*zoneSets
 }
 
-func setsOf(z *zonestore.Zone) *zoneSets {
-	setCache.Lock()
-	if zs := setCache.m[z]; zs != nil {
-		setCache.Unlock()
+func (c *setCache) of(z *zonestore.Zone) *zoneSets {
+	c.mu.Lock()
+	if zs := c.m[z]; zs != nil {
+		c.mu.Unlock()
 		return zs
 	}
-	setCache.Unlock()
+	c.mu.Unlock()
 	zs := buildSets(z)
-	setCache.Lock()
-	if setCache.m == nil || len(setCache.m) > 64 {
-		setCache.m = map[*zonestore.Zone]*zoneSets{} // old versions are garbage
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= 16 {
+		c.m = map[*zonestore.Zone]*zoneSets{}
 	}
-	setCache.m[z] = zs
-	setCache.Unlock()
+	c.m[z] = zs
+	c.mu.Unlock()
 	return zs
 }
 
@@ -261,7 +263,7 @@ func (h *Handler) listRecords(w http.ResponseWriter, r *http.Request, _ Token) {
 		}
 		limit = n
 	}
-	zs := setsOf(z)
+	zs := h.sets.of(z)
 	start := 0
 	if c := q.Get("cursor"); c != "" {
 		after, err := base64.RawURLEncoding.DecodeString(c)
@@ -368,7 +370,7 @@ func (h *Handler) getSet(w http.ResponseWriter, r *http.Request, _ Token) {
 	if !ok {
 		return
 	}
-	zs := setsOf(tg.zone)
+	zs := h.sets.of(tg.zone)
 	key := sortKey(RecordSet{Name: tg.name, Type: dns.TypeToString[tg.t]})
 	i := sort.SearchStrings(zs.keys, key)
 	if i == len(zs.keys) || zs.keys[i] != key {
