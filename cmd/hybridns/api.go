@@ -153,19 +153,14 @@ func (d *daemon) startAPI(ctx context.Context, cfg *Config) (*http.Server, error
 		Writer: apiWriter{syncers: d.syncers},
 		Tokens: tokens,
 		Logger: d.log,
-		LastSync: func(source string) time.Time {
-			id, ok := strings.CutPrefix(source, "route53:")
-			if !ok {
-				return time.Time{}
-			}
+		SyncTimes: func() map[string]time.Time {
+			out := map[string]time.Time{}
 			for _, s := range d.syncers {
 				for _, st := range s.Status() {
-					if st.ID == id {
-						return st.LastSync
-					}
+					out["route53:"+st.ID] = st.LastSync
 				}
 			}
-			return time.Time{}
+			return out
 		},
 		WriteTimeout: cfg.UpdateTimeout,
 	}

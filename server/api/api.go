@@ -89,9 +89,9 @@ type Config struct {
 	// (default 10 per minute).
 	AuthFailures int
 	AuthWindow   time.Duration
-	// LastSync says when a zone's source was last read in full (zero:
-	// unknown).
-	LastSync func(source string) time.Time
+	// SyncTimes says when each zone source ("route53:ID") was last read
+	// in full; asked once per zone listing.
+	SyncTimes func() map[string]time.Time
 	// AfterWrite runs after every accepted change (derived data, such
 	// as synthesized reverse zones, catches up before the reply).
 	AfterWrite func()

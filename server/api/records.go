@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -49,14 +50,16 @@ type zoneInfo struct {
 func (h *Handler) listZones(w http.ResponseWriter, r *http.Request, _ Token) {
 	snap := h.cfg.Store.Load()
 	out := []zoneInfo{}
+	var synced map[string]time.Time
+	if h.cfg.SyncTimes != nil {
+		synced = h.cfg.SyncTimes()
+	}
 	for _, v := range snap.Views() {
 		for _, z := range snap.Zones(v) {
 			zi := zoneInfo{Zone: z.Origin(), View: v, Source: z.Source(), Records: z.Records(), Serial: z.Serial(),
 				Writable: h.cfg.Writer != nil && strings.HasPrefix(z.Source(), "route53:")}
-			if h.cfg.LastSync != nil {
-				if t := h.cfg.LastSync(z.Source()); !t.IsZero() {
-					zi.LastSync = t.UTC().Format("2006-01-02T15:04:05Z")
-				}
+			if t := synced[z.Source()]; !t.IsZero() {
+				zi.LastSync = t.UTC().Format(time.RFC3339)
 			}
 			out = append(out, zi)
 		}
