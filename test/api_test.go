@@ -447,6 +447,9 @@ func TestAPIRecords(t *testing.T) {
 		if code != 200 || !strings.Contains(string(recs), `"h1.dyn.corp.example."`) {
 			t.Fatalf("glob search: %d %s", code, recs)
 		}
+		if code, hdr, body := e.do(t, "POST", "/api/v1/zones/corp.example./records/www/A", admin, "{}", nil); code != 405 || body["code"] != "method_not_allowed" || !strings.Contains(hdr.Get("Allow"), "PATCH") {
+			t.Errorf("POST on a set: %d %v", code, body)
+		}
 		for _, q := range []string{"type=BOGUS", "limit=0", "limit=x", "cursor=!!", "glob=[", "name=bad..name"} {
 			code, _, body := e.do(t, "GET", "/api/v1/zones/corp.example./records?"+q, admin, "", nil)
 			if code != 400 || body["code"] == nil || body["message"] == nil {

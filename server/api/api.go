@@ -132,6 +132,17 @@ func New(ctx context.Context, cfg Config) *Handler {
 	mux.HandleFunc("PUT /api/v1/zones/{zone}/records/{name}/{type}", h.authed(h.putSet))
 	mux.HandleFunc("PATCH /api/v1/zones/{zone}/records/{name}/{type}", h.authed(h.patchSet))
 	mux.HandleFunc("DELETE /api/v1/zones/{zone}/records/{name}/{type}", h.authed(h.deleteSet))
+	// Other methods on known paths: a JSON 405 naming the allowed ones.
+	for path, allow := range map[string]string{
+		"/api/v1/zones":                              "GET",
+		"/api/v1/zones/{zone}/records":               "GET",
+		"/api/v1/zones/{zone}/records/{name}/{type}": "GET, PUT, PATCH, DELETE",
+	} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s %s: allowed: %s", r.Method, r.URL.Path, allow))
+		})
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
 	})
