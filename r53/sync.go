@@ -80,6 +80,7 @@ type Syncer struct {
 
 	writeStats WriteStats
 	pending    []PendingChange // accepted changes not yet INSYNC, under mu
+	afterWrite AfterWriteFunc  // set before Run; see SetAfterWrite
 }
 
 // zoneState is what the syncer knows of one hosted zone.

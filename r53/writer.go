@@ -99,6 +99,13 @@ func (s *Syncer) Update(ctx context.Context, zoneID string, prereqs, updates []d
 	})
 }
 
+// AfterWriteFunc is told of every write Route 53 accepted, with the plan's
+// changes (reverse records follow forward ones through it).
+type AfterWriteFunc func(ctx context.Context, zoneID, zoneName string, changes []dynupdate.Change)
+
+// SetAfterWrite installs the hook; call it before the syncer is used.
+func (s *Syncer) SetAfterWrite(f AfterWriteFunc) { s.afterWrite = f }
+
 // Mirrors reports whether this syncer mirrors the hosted zone id.
 func (s *Syncer) Mirrors(id string) bool {
 	s.mu.Lock()
@@ -115,6 +122,16 @@ func (s *Syncer) Write(ctx context.Context, zoneID string, plan Plan) (WriteResu
 	s.mu.Unlock()
 	if z == nil {
 		return res, fmt.Errorf("write to %s: %w", zoneID, ErrNotMirrored)
+	}
+	var accepted []dynupdate.Change
+	if s.afterWrite != nil {
+		// Runs after the write slot is released (defers run last-in,
+		// first-out), so the hook may write to another zone.
+		defer func() {
+			if accepted != nil {
+				s.afterWrite(ctx, z.id, z.name, accepted)
+			}
+		}()
 	}
 	if err := z.acquire(ctx); err != nil {
 		return res, fmt.Errorf("write to %s (%s): waiting for the zone's earlier write: %w", z.name, z.id, err)
@@ -140,7 +157,11 @@ func (s *Syncer) Write(ctx context.Context, zoneID string, plan Plan) (WriteResu
 		res.Rcode = dns.RcodeRefused
 		return res, err
 	}
-	return s.send(ctx, z, sets, batch)
+	res, err = s.send(ctx, z, sets, batch)
+	if err == nil {
+		accepted = changes
+	}
+	return res, err
 }
 
 // send submits one ChangeBatch computed from sets (the zone's current

@@ -169,3 +169,9 @@ func identityMatches(pattern, signer string) bool {
 func isSubdomain(name, parent string) bool {
 	return parent == "." || name == parent || strings.HasSuffix(name, "."+parent)
 }
+
+// AllowUpdate is the update-policy decision for other write paths (the HTTP
+// API, dyndns2): identity stands where a TSIG key name stands for UPDATE.
+func AllowUpdate(rules []UpdateRule, zone, identity, name string, t uint16) bool {
+	return allowUpdate(rules, zone, identity, name, t)
+}

@@ -20,6 +20,8 @@ func TestImportRules(t *testing.T) {
 		{"zonestore/zonedir", []string{"github.com/miekg/dns", "github.com/fsnotify/fsnotify", "hybridns/zonestore"}},
 		{"forwarder", []string{"github.com/miekg/dns", "github.com/hashicorp/golang-lru/v2", "golang.org/x/sync", "golang.org/x/time"}},
 		{"server", []string{"github.com/miekg/dns", "hybridns/zonestore", "golang.org/x/net", "golang.org/x/sys", "github.com/prometheus/", "github.com/pires/go-proxyproto", "golang.org/x/time"}},
+		{"server/api", []string{"github.com/miekg/dns", "hybridns/zonestore", "hybridns/server"}},
+		{"zonestore/reverse", []string{"github.com/miekg/dns", "hybridns/zonestore"}},
 		{"r53", []string{"github.com/miekg/dns", "hybridns/zonestore", "github.com/aws/", "golang.org/x/time", "golang.org/x/sync"}},
 	}
 	for _, r := range rules {

@@ -131,6 +131,29 @@ func (s *Snapshot) WithoutZone(view, origin string) *Snapshot {
 type Store struct {
 	cur atomic.Pointer[Snapshot]
 	mu  sync.Mutex // serializes writers only
+	// notify is closed at the next publish (Changed); nmu guards it.
+	nmu    sync.Mutex
+	notify chan struct{}
+}
+
+// Changed returns a channel that is closed when the next snapshot is
+// published: a watcher (derived zones) waits on it, then Loads.
+func (s *Store) Changed() <-chan struct{} {
+	s.nmu.Lock()
+	defer s.nmu.Unlock()
+	if s.notify == nil {
+		s.notify = make(chan struct{})
+	}
+	return s.notify
+}
+
+func (s *Store) wake() {
+	s.nmu.Lock()
+	if s.notify != nil {
+		close(s.notify)
+		s.notify = nil
+	}
+	s.nmu.Unlock()
 }
 
 // NewStore returns a store holding an empty snapshot.
@@ -147,6 +170,7 @@ func (s *Store) Load() *Snapshot { return s.cur.Load() }
 func (s *Store) Swap(next *Snapshot) *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.wake()
 	return s.cur.Swap(next)
 }
 
@@ -162,6 +186,7 @@ func (s *Store) Update(fn func(cur *Snapshot) (*Snapshot, error)) error {
 	}
 	if next != nil {
 		s.cur.Store(next)
+		s.wake()
 	}
 	return nil
 }

@@ -59,6 +59,16 @@ type Config struct {
 	ZoneMaxRecords         int           `yaml:"zone_max_records"`
 	ZoneQuiet              time.Duration `yaml:"zone_quiet"`
 	ZoneSerialMustIncrease bool          `yaml:"zone_serial_must_increase"`
+	// The records API and dyndns2 (off unless api_listen is set).
+	APIListen         string           `yaml:"api_listen"`
+	APITLSCert        string           `yaml:"api_tls_cert"`
+	APITLSKey         string           `yaml:"api_tls_key"`
+	APIAllowPlainHTTP bool             `yaml:"api_allow_plain_http"` // plain HTTP off loopback (behind a TLS proxy)
+	APITokens         []APITokenConfig `yaml:"api_tokens"`
+	APITrustedProxies []string         `yaml:"api_trusted_proxies"` // may set X-Forwarded-For or a PROXY header
+	APIProxyProtocol  bool             `yaml:"api_proxy_protocol"`  // PROXY v1/v2 from api_trusted_proxies
+	// Reverse zones kept from forward zones' addresses.
+	Reverse []ReverseConfig `yaml:"reverse"`
 
 	file string     // where it was read from, for messages
 	root *yaml.Node // the document, for the line of a key in messages
@@ -485,6 +495,7 @@ func (c *Config) validate() error {
 	errs = append(errs, c.validateSecondaries(keys)...)
 	_, perrs := c.updatePolicies()
 	errs = append(errs, perrs...)
+	errs = append(errs, c.validateAPI()...)
 	if c.UpdateTimeout < 0 || c.UpdateTimeout > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("%s: update_timeout %v: want 0 (default 30s) to 10m", c.where(0), c.UpdateTimeout))
 	}

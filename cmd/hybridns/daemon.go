@@ -30,8 +30,10 @@ import (
 	"hybridns/forwarder"
 	"hybridns/r53"
 	"hybridns/server"
+	"hybridns/server/api"
 	"hybridns/server/secondary"
 	"hybridns/zonestore"
+	"hybridns/zonestore/reverse"
 	"hybridns/zonestore/zonedir"
 )
 
@@ -55,6 +57,10 @@ type daemon struct {
 	pushers []*pusher
 	limiter *rate.Limiter
 	api     r53.APICounters
+
+	apiHandler *api.Handler
+	revSynth   *reverse.Synth
+	revWriter  *reverseWriter
 
 	loaded   atomic.Bool // every zone source delivered once
 	draining atomic.Bool
@@ -139,7 +145,17 @@ func serveCmd(c *cli.Context) error {
 		scfg.QueryLog, scfg.QueryLogSample = log.With(slog.String("component", "querylog")), cfg.Log.Queries
 	}
 	scfg.RRL = rrlConfig(cfg)
-	scfg.Updater, scfg.UpdateTimeout = r53Updater{syncers: d.syncers}, cfg.UpdateTimeout
+	if specs := cfg.synthSpecs(); len(specs) > 0 {
+		d.revSynth = reverse.New(d.store, specs, log.With(slog.String("component", "reverse")))
+		d.revSynth.Sync()
+		go d.revSynth.Run(ctx.Done())
+	}
+	if d.revWriter = newReverseWriter(cfg, d.syncers, log.With(slog.String("component", "reverse"))); d.revWriter != nil {
+		for _, sy := range d.syncers {
+			sy.SetAfterWrite(d.revWriter.afterWrite)
+		}
+	}
+	scfg.Updater, scfg.UpdateTimeout = r53Updater{syncers: d.syncers, synth: d.revSynth}, cfg.UpdateTimeout
 	scfg.Notify = notifyRouter(d.seconds)
 	if d.srv, err = server.New(scfg); err != nil {
 		return err
@@ -161,9 +177,15 @@ func serveCmd(c *cli.Context) error {
 	}
 	d.loaded.Store(true)
 
-	var httpSrv *http.Server
+	var httpSrv, apiSrv *http.Server
 	if cfg.HTTPListen != "" {
 		if httpSrv, err = d.startHTTP(cfg.HTTPListen); err != nil {
+			_ = d.srv.Shutdown(context.Background())
+			return err
+		}
+	}
+	if cfg.APIListen != "" {
+		if apiSrv, err = d.startAPI(ctx, cfg); err != nil {
 			_ = d.srv.Shutdown(context.Background())
 			return err
 		}
@@ -205,6 +227,9 @@ drain:
 	err = d.srv.Shutdown(shutCtx)
 	if httpSrv != nil {
 		_ = httpSrv.Shutdown(shutCtx)
+	}
+	if apiSrv != nil {
+		_ = apiSrv.Shutdown(shutCtx)
 	}
 	d.closeForwarder()
 	log.Info("stopped")
@@ -299,6 +324,10 @@ func (d *daemon) reloadLocked(why string) (forwarderCloser, error) {
 	}
 	d.fwd, d.cfg = fwd, next
 	d.cur.Store(next)
+	if d.apiHandler != nil {
+		tokens, _ := next.apiTokens() // validated
+		d.apiHandler.SetTokens(tokens)
+	}
 	d.setForwarder(fwd)
 	d.level.Set(parseLevel(next.Log.Level))
 	if d.loader != nil {
@@ -332,6 +361,13 @@ func (d *daemon) checkImmutable(next *Config) error {
 	same("log.format", d.cfg.Log.Format, next.Log.Format)
 	same("log.queries", d.cfg.Log.Queries, next.Log.Queries)
 	same("http_control_from", d.cfg.HTTPControl, next.HTTPControl)
+	same("api_listen", d.cfg.APIListen, next.APIListen)
+	same("api_tls_cert", d.cfg.APITLSCert, next.APITLSCert)
+	same("api_tls_key", d.cfg.APITLSKey, next.APITLSKey)
+	same("api_allow_plain_http", d.cfg.APIAllowPlainHTTP, next.APIAllowPlainHTTP)
+	same("api_trusted_proxies", d.cfg.APITrustedProxies, next.APITrustedProxies)
+	same("api_proxy_protocol", d.cfg.APIProxyProtocol, next.APIProxyProtocol)
+	same("reverse", d.cfg.Reverse, next.Reverse)
 	return errors.Join(errs...)
 }
 

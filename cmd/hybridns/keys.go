@@ -15,6 +15,7 @@ import (
 
 	"hybridns/r53"
 	"hybridns/server"
+	"hybridns/zonestore/reverse"
 )
 
 // TSIGKeyConfig is one key in the config file. Secret is base64, as
@@ -214,7 +215,10 @@ func keygenCmd(c *cli.Context) error {
 
 // r53Updater routes an UPDATE to the syncer that mirrors the zone it
 // names: the one writer for every path that changes Route 53.
-type r53Updater struct{ syncers []*r53.Syncer }
+type r53Updater struct {
+	syncers []*r53.Syncer
+	synth   *reverse.Synth // synthesized reverse zones catch up before the reply
+}
 
 func (u r53Updater) Update(ctx context.Context, up server.Update) (server.UpdateResult, error) {
 	id, ok := strings.CutPrefix(up.ZoneSource, "route53:")
@@ -226,6 +230,9 @@ func (u r53Updater) Update(ctx context.Context, up server.Update) (server.Update
 			continue
 		}
 		res, err := s.Update(ctx, id, up.Prereqs, up.Updates, up.Permit)
+		if err == nil && res.ChangeID != "" && u.synth != nil {
+			u.synth.Sync()
+		}
 		return server.UpdateResult{Rcode: res.Rcode}, err
 	}
 	return server.UpdateResult{Rcode: dns.RcodeRefused}, fmt.Errorf("zone %s (%s): %w", up.Zone, id, r53.ErrNotMirrored)

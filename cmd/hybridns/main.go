@@ -59,6 +59,19 @@ func main() {
 				Action:    keygenCmd,
 			},
 			{
+				Name:      "token",
+				Usage:     "print a new API token and the token_sha256 the config keeps",
+				ArgsUsage: "NAME",
+				Action:    tokenCmd,
+			},
+			{
+				Name:  "reverse",
+				Usage: "reconcile a Route 53 reverse zone (reverse: mode route53) with its forward zones",
+				Flags: append(configFlags(), &cli.StringFlag{Name: "zone", Required: true, Usage: "the reverse zone's name or hosted zone ID"},
+					&cli.BoolFlag{Name: "dry-run", Usage: "print the PTR changes, write nothing"}),
+				Action: reverseCmd,
+			},
+			{
 				Name:  "version",
 				Usage: "print the version",
 				Action: func(c *cli.Context) error {
