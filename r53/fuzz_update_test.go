@@ -85,7 +85,8 @@ func FuzzUpdateBatch(f *testing.F) {
 			return
 		}
 		changes := dynupdate.Apply(idx, origin, m.Ns)
-		batch, err := changeBatch(idx, changes)
+		cas := len(m.Answer) > 0
+		batch, err := changeBatch(idx, changes, cas)
 		if err != nil {
 			return // refused: nothing is sent
 		}
@@ -98,10 +99,10 @@ func FuzzUpdateBatch(f *testing.F) {
 				t.Fatalf("change for %q outside the zone", aws.ToString(rs.Name))
 			}
 			key := name + "/" + string(rs.Type)
-			if slices.Contains(keys, key) {
+			if slices.Contains(keys, key) && !(cas && c.Action == types.ChangeActionCreate && slices.Contains(keys, key+"/DELETE")) {
 				t.Fatalf("two changes for %s", key)
 			}
-			keys = append(keys, key)
+			keys = append(keys, key, key+"/"+string(c.Action))
 			if rs.AliasTarget != nil || rs.SetIdentifier != nil || rs.Type == types.RRTypeSoa {
 				t.Fatalf("batch touches %s, which plain updates must not", key)
 			}
@@ -120,7 +121,14 @@ func FuzzUpdateBatch(f *testing.F) {
 				}) {
 					t.Fatalf("DELETE of %s does not repeat the stored set", key)
 				}
+			case types.ChangeActionCreate:
+				if !cas {
+					t.Fatalf("CREATE of %s without prerequisites", key)
+				}
 			case types.ChangeActionUpsert:
+				if cas {
+					t.Fatalf("UPSERT of %s in a compare-and-swap batch", key)
+				}
 				n = 2
 				// The values read back are the records the update asked for.
 				for _, want := range changes {

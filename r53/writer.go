@@ -78,8 +78,17 @@ type WriteResult struct {
 // mirror's current data under the zone's write slot; permit (nil: allow
 // all) is asked for every RRset the update would change, so a policy sees
 // exactly the effect (a delete of a whole name included).
+//
+// An update with prerequisites is a test-and-set, and Route 53 is shared
+// (the console, Terraform, other instances): its batch is a compare-and-swap
+// there too. Each changed set that exists goes as DELETE of the exact set
+// the prerequisites were evaluated against plus CREATE of the new one (a new
+// set as CREATE), and each existing set a prerequisite named is asserted
+// with DELETE+CREATE of itself. If Route 53 holds anything else, it rejects
+// the batch and the client gets NXRRSET/YXRRSET. Without prerequisites a
+// changed set is one UPSERT.
 func (s *Syncer) Update(ctx context.Context, zoneID string, prereqs, updates []dns.RR, permit func(name string, t uint16) bool) (WriteResult, error) {
-	return s.Write(ctx, zoneID, func(src dynupdate.Source) (int, []dynupdate.Change, error) {
+	return s.write(ctx, zoneID, len(prereqs) > 0, func(src dynupdate.Source) (int, []dynupdate.Change, error) {
 		if rc := dynupdate.Prereqs(src, prereqs); rc != dns.RcodeSuccess {
 			return rc, nil, nil
 		}
@@ -93,6 +102,17 @@ func (s *Syncer) Update(ctx context.Context, zoneID string, prereqs, updates []d
 		for _, c := range changes {
 			if permit != nil && !permit(c.Name, c.Type) {
 				return dns.RcodeRefused, nil, nil
+			}
+		}
+		if len(changes) == 0 {
+			return dns.RcodeSuccess, nil, nil
+		}
+		for _, k := range dynupdate.Asserted(prereqs) {
+			if slices.ContainsFunc(changes, func(c dynupdate.Change) bool { return c.Key == k }) {
+				continue
+			}
+			if rrs, ok := src.RRset(k.Name, k.Type); ok && rrs != nil {
+				changes = append(changes, dynupdate.Change{Key: k, Old: rrs, New: rrs})
 			}
 		}
 		return dns.RcodeSuccess, changes, nil
@@ -116,6 +136,12 @@ func (s *Syncer) Mirrors(id string) bool {
 // Write runs plan against the zone's current data and sends its changes to
 // Route 53 as one ChangeBatch; see the comment at the top of this file.
 func (s *Syncer) Write(ctx context.Context, zoneID string, plan Plan) (WriteResult, error) {
+	return s.write(ctx, zoneID, false, plan)
+}
+
+// write is Write; cas sends changed sets as DELETE(exact)+CREATE (see
+// Update).
+func (s *Syncer) write(ctx context.Context, zoneID string, cas bool, plan Plan) (WriteResult, error) {
 	res := WriteResult{Rcode: dns.RcodeServerFailure}
 	s.mu.Lock()
 	z := s.zones[bareZoneID(zoneID)]
@@ -152,7 +178,7 @@ func (s *Syncer) Write(ctx context.Context, zoneID string, plan Plan) (WriteResu
 	if rcode != dns.RcodeSuccess || len(changes) == 0 {
 		return res, nil
 	}
-	batch, err := changeBatch(idx, changes)
+	batch, err := changeBatch(idx, changes, cas)
 	if err != nil {
 		res.Rcode = dns.RcodeRefused
 		return res, err
@@ -328,7 +354,7 @@ func plain(rs types.ResourceRecordSet) bool {
 // changeBatch turns plan changes into Route 53 changes: a set that becomes
 // empty is deleted exactly as stored, any other is upserted whole. Alias
 // and routing-policy sets are refused, as are batches over the limits.
-func changeBatch(idx *setIndex, changes []dynupdate.Change) ([]types.Change, error) {
+func changeBatch(idx *setIndex, changes []dynupdate.Change, cas bool) ([]types.Change, error) {
 	var out []types.Change
 	records, chars := 0, 0
 	for _, c := range changes {
@@ -357,9 +383,20 @@ func changeBatch(idx *setIndex, changes []dynupdate.Change) ([]types.Change, err
 		if err != nil {
 			return nil, &RefusedError{Reason: fmt.Sprintf("record set %s: %v", label, err)}
 		}
-		out = append(out, types.Change{Action: types.ChangeActionUpsert, ResourceRecordSet: &rs})
-		records += 2 * len(rs.ResourceRecords)
-		chars += 2 * valueChars(rs)
+		switch {
+		case !cas:
+			out = append(out, types.Change{Action: types.ChangeActionUpsert, ResourceRecordSet: &rs})
+			records += 2 * len(rs.ResourceRecords)
+			chars += 2 * valueChars(rs)
+			continue
+		case len(cur) == 1:
+			out = append(out, types.Change{Action: types.ChangeActionDelete, ResourceRecordSet: &cur[0]})
+			records += len(cur[0].ResourceRecords)
+			chars += valueChars(cur[0])
+		}
+		out = append(out, types.Change{Action: types.ChangeActionCreate, ResourceRecordSet: &rs})
+		records += len(rs.ResourceRecords)
+		chars += valueChars(rs)
 	}
 	if records > MaxBatchRecords || chars > MaxBatchChars {
 		return nil, &RefusedError{Reason: fmt.Sprintf("update needs %d records and %d characters in one change batch; Route 53 takes at most %d and %d (UPSERT counted twice)",

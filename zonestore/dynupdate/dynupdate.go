@@ -137,6 +137,24 @@ func Prereqs(src Source, prereqs []dns.RR) int {
 	return dns.RcodeSuccess
 }
 
+// Asserted lists the RRsets whose existence or contents the prerequisites
+// assert (RRset exists, value-independent or dependent): the sets a
+// compare-and-swap must hold still while the update is applied.
+func Asserted(prereqs []dns.RR) []Key {
+	var out []Key
+	for _, rr := range prereqs {
+		h := rr.Header()
+		if h.Rrtype == dns.TypeANY || h.Class == dns.ClassNONE {
+			continue
+		}
+		k := Key{canonical(h.Name), h.Rrtype}
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // Apply applies the update section (RFC 2136 §3.4.2) in order to a working
 // copy of src's data for the zone origin and returns the RRsets whose
 // contents changed, in the order they were first touched. It assumes
