@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"hybridns/zonestore"
 )
 
 // UpdateRule is one BIND update-policy rule:
@@ -166,9 +168,9 @@ func identityMatches(pattern, signer string) bool {
 	return false
 }
 
-func isSubdomain(name, parent string) bool {
-	return parent == "." || name == parent || strings.HasSuffix(name, "."+parent)
-}
+// isSubdomain compares label by label: "x\.allowed.example." is a label
+// "x.allowed" under example., not a name under allowed.example.
+func isSubdomain(name, parent string) bool { return zonestore.InZone(name, parent) }
 
 // AllowUpdate is the update-policy decision for other write paths (the HTTP
 // API, dyndns2): identity stands where a TSIG key name stands for UPDATE.

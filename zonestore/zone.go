@@ -182,5 +182,18 @@ func InZone(name, origin string) bool {
 	if !strings.HasSuffix(name, origin) {
 		return false
 	}
-	return len(name) == len(origin) || name[len(name)-len(origin)-1] == '.'
+	if len(name) == len(origin) {
+		return true
+	}
+	// The byte before origin must end a label: a '.' that is not itself
+	// escaped ("x\.example." is one label "x.example" under ".").
+	i := len(name) - len(origin) - 1
+	if name[i] != '.' {
+		return false
+	}
+	slashes := 0
+	for j := i - 1; j >= 0 && name[j] == '\\'; j-- {
+		slashes++
+	}
+	return slashes%2 == 0
 }

@@ -365,9 +365,6 @@ func canonicalRR(rr dns.RR) dns.RR {
 
 func canonical(name string) string { return strings.ToLower(dns.Fqdn(name)) }
 
-func inZone(name, origin string) bool {
-	if origin == "." {
-		return true
-	}
-	return name == origin || strings.HasSuffix(name, "."+origin)
-}
+// inZone is zonestore.InZone's rule (label-wise: an escaped dot does not
+// end a label); kept here so this package stands alone.
+func inZone(name, origin string) bool { return dns.IsSubDomain(origin, name) }

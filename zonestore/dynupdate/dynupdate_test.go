@@ -139,6 +139,7 @@ func TestCheckShape(t *testing.T) {
 	}{
 		{"fine", nil, rrs(t, 0, "a.example. 60 IN A 192.0.2.1"), dns.RcodeSuccess},
 		{"update outside the zone", nil, rrs(t, 0, "a.other. 60 IN A 192.0.2.1"), dns.RcodeNotZone},
+		{"an escaped dot is not a label end", nil, rrs(t, 0, `x\.example. 60 IN A 192.0.2.1`), dns.RcodeNotZone},
 		{"prereq outside the zone", rrs(t, 0, "a.other. 0 IN A 192.0.2.1"), nil, dns.RcodeNotZone},
 		{"prereq with a TTL", rrs(t, 0, "a.example. 60 IN A 192.0.2.1"), nil, dns.RcodeFormatError},
 		{"delete with a TTL", nil, []dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: "a.example.", Rrtype: dns.TypeA, Class: dns.ClassANY, Ttl: 5}}}, dns.RcodeFormatError},
