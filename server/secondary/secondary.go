@@ -311,16 +311,31 @@ func (z *Zone) refreshFrom(ctx context.Context, primary string) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	if cur != nil && next != cur && !newer(next.Serial(), cur.Serial()) {
+		// Primaries behind a balancer may answer the SOA query and the
+		// transfer from different backends: never go back (RFC 1982).
+		return "", fmt.Errorf("transfer brought serial %d, not newer than ours (%d)", next.Serial(), cur.Serial())
+	}
+	if next == cur {
+		z.succeeded(cur, expired)
+		return kind, nil
+	}
 	z.publish(ctx, cur, next, kind)
 	return kind, nil
 }
 
 // succeeded records a refresh that found the zone current.
 func (z *Zone) succeeded(cur *zonestore.Zone, wasExpired bool) {
+	now := time.Now()
 	z.mu.Lock()
-	z.lastOK, z.lastErr = time.Now(), nil
+	z.lastOK, z.lastErr = now, nil
 	z.expired = false
 	z.mu.Unlock()
+	if path := z.file(); path != "" {
+		// The copy's time is the last refresh a restart counts expiry
+		// from: a zone confirmed current is as fresh as a transferred one.
+		_ = os.Chtimes(path, now, now)
+	}
 	if wasExpired {
 		z.store.PutZone(z.cfg.View, cur)
 		z.log.Info("zone back from expiry", slog.Uint64("serial", uint64(cur.Serial())))
@@ -393,6 +408,11 @@ func (z *Zone) primarySerial(ctx context.Context, primary string) (uint32, error
 	}
 	if err != nil {
 		return 0, fmt.Errorf("SOA query: %w", err)
+	}
+	if z.cfg.Key != nil && r.IsTsig() == nil {
+		// miekg checks a reply's TSIG only when there is one: an unsigned
+		// (or spoofed) reply must not count as a refresh.
+		return 0, errors.New("SOA query: the reply is not signed with the zone's key")
 	}
 	if r.Rcode != dns.RcodeSuccess || !r.Authoritative {
 		return 0, fmt.Errorf("SOA query: %s (aa=%v): the primary does not serve the zone", dns.RcodeToString[r.Rcode], r.Authoritative)
@@ -536,6 +556,7 @@ func rrKey(rr dns.RR) string {
 	c := dns.Copy(rr)
 	c.Header().Ttl = 0
 	c.Header().Name = strings.ToLower(h.Name)
+	zonestore.CanonicalRdata(c) // the primary may spell names in the data its own way
 	return c.String()
 }
 

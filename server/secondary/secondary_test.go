@@ -260,3 +260,43 @@ func TestExpire(t *testing.T) {
 		t.Fatalf("after a refresh: %q", a)
 	}
 }
+
+// Review findings, pinned: an IXFR deletion spelled in another case still
+// deletes; a transfer older than what we hold is refused; with a key, an
+// unsigned SOA reply is no refresh.
+func TestTransferEdgeCases(t *testing.T) {
+	p := startPrimary(t)
+	store := zonestore.NewStore()
+	z, err := New(store, Config{Zone: "z.test.", Primaries: []string{p.addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p.set(1, rrs(t, soa(1), "z.test. 60 IN NS ns.z.test.", "ns.z.test. 60 IN A 192.0.2.1", "z.test. 60 IN MX 10 mail.z.test.", soa(1)), nil)
+	if err := z.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.set(2, nil, rrs(t, soa(2), soa(1), "Z.TEST. 60 IN MX 10 Mail.Z.Test.", soa(2), "z.test. 60 IN MX 20 mx2.z.test.", soa(2)))
+	if err := z.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res := store.Load().Find("", "z.test.").Lookup("z.test.", dns.TypeMX); len(res.Answer) != 1 || res.Answer[0].(*dns.MX).Mx != "mx2.z.test." {
+		t.Fatalf("MX after a mixed-case IXFR deletion: %v", res.Answer)
+	}
+	// The SOA says 10, the transfer (another backend) brings 1.
+	p.set(10, rrs(t, soa(1), "z.test. 60 IN NS ns.z.test.", "ns.z.test. 60 IN A 192.0.2.1", soa(1)), nil)
+	if err := z.Refresh(ctx); err == nil {
+		t.Error("a transfer older than ours was taken")
+	}
+	if got := store.Load().Find("", "z.test.").Serial(); got != 2 {
+		t.Errorf("serial went from 2 to %d", got)
+	}
+
+	keyed, err := New(zonestore.NewStore(), Config{Zone: "z.test.", Primaries: []string{p.addr}, Key: &Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: "c2VjcmV0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keyed.Refresh(ctx); err == nil || !strings.Contains(err.Error(), "not signed") {
+		t.Errorf("an unsigned SOA reply counted: %v", err)
+	}
+}
