@@ -72,44 +72,71 @@ func (s *Syncer) TrackChanges(ctx context.Context) {
 	}
 }
 
+// giveUpAfter is how long a change is polled before it is dropped from the
+// pending list (with an error line): Route 53 says changes propagate within
+// 60 s; one still PENDING after this is a problem for a person.
+const giveUpAfter = 30 * time.Minute
+
+// pollChanges asks about one change per zone: the newest. Route 53 applies
+// a zone's changes in order, so when the newest is INSYNC every older one
+// is too; the API budget spent is one call per zone with pending changes,
+// not one per change.
 func (s *Syncer) pollChanges(ctx context.Context) {
 	now := time.Now()
-	for _, pc := range s.PendingChanges() {
+	newest := map[string]PendingChange{}
+	for _, pc := range s.PendingChanges() { // oldest first
+		newest[pc.ZoneID] = pc
+	}
+	for zoneID, pc := range newest {
 		if now.Sub(pc.Submitted) < s.cfg.ChangePoll/2 {
 			continue
 		}
 		out, err := s.api.GetChange(ctx, &route53.GetChangeInput{Id: aws.String(pc.ID)})
 		s.calls.Add(1)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			s.log.Warn("change status", slog.String("change_id", pc.ID), slog.String("zone", pc.Zone), slog.Any("err", err))
-			var gone *types.NoSuchChange
-			if !errors.As(err, &gone) {
-				s.bumpPolls(pc.ID)
-				continue
-			}
+		if ctx.Err() != nil {
+			return
 		}
-		status := types.ChangeStatusInsync
-		if err == nil && out.ChangeInfo != nil {
+		status := types.ChangeStatusPending
+		var gone *types.NoSuchChange
+		switch {
+		case err == nil && out.ChangeInfo != nil:
 			status = out.ChangeInfo.Status
+		case errors.As(err, &gone):
+			status = types.ChangeStatusInsync // long gone: it was applied
+		default:
+			s.log.Warn("change status", slog.String("change_id", pc.ID), slog.String("zone", pc.Zone), slog.Any("err", err))
 		}
 		if status != types.ChangeStatusInsync {
 			s.bumpPolls(pc.ID)
-			if age := time.Since(pc.Submitted); age > 5*time.Minute && pc.Polls%10 == 0 {
+			if age := time.Since(pc.Submitted); age > giveUpAfter {
+				s.log.Error("change still not INSYNC; no longer polled", slog.String("change_id", pc.ID), slog.String("zone", pc.Zone), slog.Duration("age", age))
+				s.settle(zoneID, pc.Submitted, false)
+			} else if age > 5*time.Minute && pc.Polls%10 == 0 {
 				s.log.Warn("change still pending", slog.String("change_id", pc.ID), slog.String("zone", pc.Zone), slog.Duration("age", age))
 			}
 			continue
 		}
-		took := time.Since(pc.Submitted)
-		s.writeStats.InSync.Add(1)
-		s.writeStats.InSyncMillis.Add(uint64(took.Milliseconds()))
-		s.mu.Lock()
-		s.pending = slices.DeleteFunc(s.pending, func(p PendingChange) bool { return p.ID == pc.ID })
-		s.mu.Unlock()
-		s.log.Info("change in sync", slog.String("change_id", pc.ID), slog.String("zone", pc.Zone), slog.Duration("took", took))
+		s.settle(zoneID, pc.Submitted, true)
+		s.log.Info("change in sync", slog.String("change_id", pc.ID), slog.String("zone", pc.Zone), slog.Duration("took", time.Since(pc.Submitted)))
 	}
+}
+
+// settle removes the zone's pending changes submitted up to until; insync
+// counts them as INSYNC (with their latency), else they are given up.
+func (s *Syncer) settle(zoneID string, until time.Time, insync bool) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending = slices.DeleteFunc(s.pending, func(p PendingChange) bool {
+		if p.ZoneID != zoneID || p.Submitted.After(until) {
+			return false
+		}
+		if insync {
+			s.writeStats.InSync.Add(1)
+			s.writeStats.InSyncMillis.Add(uint64(now.Sub(p.Submitted).Milliseconds()))
+		}
+		return true
+	})
 }
 
 func (s *Syncer) bumpPolls(id string) {

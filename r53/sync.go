@@ -107,6 +107,9 @@ type zoneState struct {
 	// gen counts accepted writes: a sync whose fetch began before one must
 	// not publish what it fetched.
 	gen uint64
+	// pubs counts published versions (a write's background fingerprint is
+	// kept only if no other version came after it).
+	pubs uint64
 	// slot serializes writes and the publishing half of a sync.
 	slot chan struct{}
 }

@@ -2,7 +2,9 @@ package r53
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/miekg/dns"
@@ -83,5 +85,40 @@ func TestPrereqUpdateIsCompareAndSwap(t *testing.T) {
 	}
 	if got := fakeValues(f, zid, "g.cas.example.", "A"); len(got) != 1 || got[0] != "198.51.100.8" {
 		t.Errorf("the asserted set changed: %v", got)
+	}
+}
+
+// TestPollingCostsOneCallPerZone: pending changes of a zone are settled by
+// asking about the newest one only.
+func TestPollingCostsOneCallPerZone(t *testing.T) {
+	f := r53fake.New()
+	url := f.Start(t)
+	zid := f.CreateZone("poll.example", false)
+	s, err := NewSyncer(newClient(t, url, 100, 100), zonestore.NewStore(), Config{Zones: []string{zid}, ChangePoll: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SyncOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.SetChangeDelay(time.Hour)
+	for i := range 20 {
+		rr, _ := dns.NewRR(fmt.Sprintf("h%d.poll.example. 60 IN A 192.0.2.%d", i, i+1))
+		if res, err := s.Update(context.Background(), zid, nil, []dns.RR{rr}, nil); err != nil || res.Rcode != dns.RcodeSuccess {
+			t.Fatalf("update: %v %v", res.Rcode, err)
+		}
+	}
+	if n := len(s.PendingChanges()); n != 20 {
+		t.Fatalf("%d pending, want 20", n)
+	}
+	before := f.Calls("GetChange")
+	s.pollChanges(context.Background())
+	if got := f.Calls("GetChange") - before; got != 1 || len(s.PendingChanges()) != 20 {
+		t.Fatalf("a round over 20 pending changes of one zone made %d calls (want 1), %d still pending", got, len(s.PendingChanges()))
+	}
+	f.SetChangeDelay(0)
+	s.pollChanges(context.Background())
+	if got := f.Calls("GetChange") - before; got != 2 || len(s.PendingChanges()) != 0 || s.WriteStats().InSync.Load() != 20 {
+		t.Fatalf("%d calls, %d pending, %d counted INSYNC; want 2, 0, 20", got, len(s.PendingChanges()), s.WriteStats().InSync.Load())
 	}
 }

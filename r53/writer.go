@@ -212,6 +212,12 @@ func (s *Syncer) send(ctx context.Context, z *zoneState, sets []types.ResourceRe
 		} else {
 			s.writeStats.Failed.Add(1)
 			res.Rcode = dns.RcodeServerFailure
+			// A timeout may hide a change Route 53 applied after all:
+			// look, so it does not wait for the next interval.
+			select {
+			case s.trigger <- z.id:
+			default:
+			}
 		}
 		return res, fmt.Errorf("change %s (%s): %w", z.name, z.id, err)
 	}
@@ -596,13 +602,14 @@ func (s *Syncer) publish(z *zoneState, sets []types.ResourceRecordSet, hash *[32
 	}
 	z.rsets, z.serial = sets, serial
 	z.records, z.sets, z.ready, z.built = built.Records(), len(sets), true, built
+	z.pubs++
 	if write {
 		z.gen++
-		gen := z.gen
+		pubs := z.pubs
 		go func() {
 			h := hashSets(sets)
 			s.mu.Lock()
-			if z.gen == gen {
+			if z.pubs == pubs { // nothing published since: still this version's
 				z.hash = h
 			}
 			s.mu.Unlock()
