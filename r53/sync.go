@@ -467,7 +467,9 @@ func (s *Syncer) SyncZone(ctx context.Context, id string) (rep ZoneReport) {
 	unchanged := z.ready && h == z.hash
 	stale := z.gen != gen
 	if unchanged || stale {
-		z.lastSync, z.failures, z.lastErr = time.Now(), 0, nil
+		if !stale { // a stale fetch is no sync of the current data
+			z.lastSync, z.failures, z.lastErr = time.Now(), 0, nil
+		}
 		rep.Records = z.records
 	}
 	s.mu.Unlock()

@@ -76,11 +76,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		m, c = s.answer(w, r)
 	}
 	s.scrub(w, r, m)
-	if r.IsTsig() != nil {
-		// RFC 8945: a signed request gets a signed answer (or the TSIG
-		// error, unsigned for BADKEY and BADSIG).
-		signReply(m, r, key, terr)
-	}
+	signed := r.IsTsig() != nil
 	if s.rrl != nil {
 		if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
 			switch s.rrl.Check(remoteIP(w), RRLKindOf(m.Rcode), start) {
@@ -94,6 +90,11 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 				m.Answer, m.Ns, m.Extra = nil, nil, appendExtra(nil, m.Extra)
 			}
 		}
+	}
+	if signed {
+		// RFC 8945: a signed request gets a signed answer (or the TSIG
+		// error, unsigned for BADKEY and BADSIG); scrub left room for it.
+		signReply(m, r, key, terr)
 	}
 	if c.path == pathForwarded && !r.RecursionDesired {
 		c.path = pathCache
@@ -160,6 +161,26 @@ func (s *Server) client(w dns.ResponseWriter) client {
 	return c
 }
 
+// keyView puts c in the view its request's TSIG key is bound to, if any
+// (BIND's match-clients { key …; }); the caller has verified the TSIG.
+func (c *client) keyView(r *dns.Msg) {
+	t := r.IsTsig()
+	if t == nil {
+		return
+	}
+	k, ok := c.pol.keys[dns.CanonicalName(t.Hdr.Name)]
+	if !ok || k.View == "" {
+		return
+	}
+	for i, v := range c.pol.views {
+		if v.Name == k.View {
+			c.view, c.viewIdx = v.Name, c.pol.viewIdx[i]
+			return
+		}
+	}
+	c.view = k.View
+}
+
 // viewOf returns the view whose networks hold addr most specifically.
 func (p *policy) viewOf(addr netip.Addr) (string, int) {
 	best, idx, bits := zonestore.DefaultView, 0, -1
@@ -205,6 +226,7 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, client) {
 		return m, c
 	}
 	c = s.client(w)
+	c.keyView(r)
 	c.path = pathError
 	switch q.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB:
@@ -631,6 +653,11 @@ func (s *Server) scrub(w dns.ResponseWriter, r, m *dns.Msg) {
 			size = max(int(o.UDPSize()), dns.MinMsgSize)
 			size = min(size, s.udpSize)
 		}
+	}
+	if t := r.IsTsig(); t != nil {
+		// Our TSIG goes on after this: the request's, with room for a
+		// longer MAC and BADTIME's other data.
+		size -= dns.Len(t) + 64
 	}
 	m.Compress = true
 	if m.Len() <= size {

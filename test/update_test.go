@@ -434,12 +434,13 @@ func TestUpdateNsupdate(t *testing.T) {
 		close(stop)
 		wg.Wait()
 		// Whatever the syncs fetched meanwhile, none undid a write.
-		before := e.f.Calls("ListResourceRecordSets")
+		// Wait for a sync that began after the last write and finished.
+		after := float64(time.Now().UnixNano()) / 1e9
 		eventually(t, 10*time.Second, "a sync after the writes", func() bool {
 			code, _ := httpStatus(t, "POST", "http://"+e.httpAddr+"/sync?zone="+e.zone)
 			return code == 200 // else the refresh queue is still full
 		})
-		eventually(t, 10*time.Second, "the sync ran", func() bool { return e.f.Calls("ListResourceRecordSets") > before })
+		eventually(t, 15*time.Second, "the sync completed", func() bool { return lastSync(t, e.httpAddr, e.zone) > after })
 		for i := 0; i < 8; i++ {
 			name := fmt.Sprintf("race%d.mirror.example.", i)
 			if got := answerSet(t, addr, name, dns.TypeA); got != fmt.Sprintf("60 192.0.2.%d", 130+i) {
@@ -471,6 +472,25 @@ func TestUpdateNsupdate(t *testing.T) {
 			}
 			if got := firstA(askFrom(t, "127.0.0.1", addr, c.name, dns.TypeA)); got != "NXDOMAIN" {
 				t.Errorf("%s from outside the view = %s", c.name, got)
+			}
+		}
+	})
+
+	t.Run("a query signed with a view's key is answered from that view", func(t *testing.T) {
+		for _, tc := range []struct{ key, secret, alg, want string }{
+			{"vpc-key.", vpcSecret, dns.HmacSHA512, "10.0.0.1"},   // bound to vpc-a: the private zone
+			{"ddns-key.", ddnsSecret, dns.HmacSHA256, "192.0.2."}, // no view: the client's (default)
+		} {
+			m := new(dns.Msg)
+			m.SetQuestion("www.mirror.example.", dns.TypeA)
+			m.SetTsig(tc.key, tc.alg, 300, time.Now().Unix())
+			c := &dns.Client{Net: "udp", Timeout: 2 * time.Second, TsigSecret: map[string]string{tc.key: tc.secret}}
+			r, _, err := c.Exchange(m, addr) // verifies the reply's TSIG
+			if err != nil {
+				t.Fatalf("%s: %v", tc.key, err)
+			}
+			if got := firstA(r); !strings.HasPrefix(got, tc.want) || r.IsTsig() == nil {
+				t.Errorf("signed with %s: %s (signed reply %v), want %s", tc.key, got, r.IsTsig() != nil, tc.want)
 			}
 		}
 	})
@@ -526,4 +546,18 @@ func TestUpdateNsupdate(t *testing.T) {
 			}
 		}
 	})
+}
+
+// lastSync reads hybridns_route53_last_sync_timestamp_seconds of a zone.
+func lastSync(t *testing.T, httpAddr, zoneID string) float64 {
+	t.Helper()
+	_, body := httpStatus(t, "GET", "http://"+httpAddr+"/metrics")
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "hybridns_route53_last_sync_timestamp_seconds{") && strings.Contains(line, `zone_id="`+zoneID+`"`) {
+			var v float64
+			fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
+			return v
+		}
+	}
+	return 0
 }
