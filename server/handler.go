@@ -23,6 +23,10 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		s.serveUpdate(w, r)
 		return
 	}
+	if isTransfer(r) { // AXFR, IXFR (xfr.go)
+		s.serveTransfer(w, r)
+		return
+	}
 	start := time.Now()
 	s.stats.Queries.Add(1)
 	var m *dns.Msg

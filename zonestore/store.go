@@ -131,6 +131,30 @@ func (s *Snapshot) WithoutZone(view, origin string) *Snapshot {
 type Store struct {
 	cur atomic.Pointer[Snapshot]
 	mu  sync.Mutex // serializes writers only
+	// observers see every (previous, next) pair just before next is
+	// published, under mu (see Observe).
+	observers []func(prev, next *Snapshot)
+}
+
+// Observe registers fn to be called with every pair of consecutive
+// snapshots, just before the next one is published and under the writers'
+// lock: fn sees every version exactly once and in order, and anything it
+// records (an IXFR journal entry) is in place before a reader can see the
+// new version. fn must be quick and must never do network I/O or call the
+// Store's write methods.
+func (s *Store) Observe(fn func(prev, next *Snapshot)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.observers = append(s.observers, fn)
+}
+
+func (s *Store) publish(next *Snapshot) *Snapshot {
+	prev := s.cur.Load()
+	for _, fn := range s.observers {
+		fn(prev, next)
+	}
+	s.cur.Store(next)
+	return prev
 }
 
 // NewStore returns a store holding an empty snapshot.
@@ -147,7 +171,7 @@ func (s *Store) Load() *Snapshot { return s.cur.Load() }
 func (s *Store) Swap(next *Snapshot) *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cur.Swap(next)
+	return s.publish(next)
 }
 
 // Update applies fn to the current snapshot and publishes the result.
@@ -161,7 +185,7 @@ func (s *Store) Update(fn func(cur *Snapshot) (*Snapshot, error)) error {
 		return err
 	}
 	if next != nil {
-		s.cur.Store(next)
+		s.publish(next)
 	}
 	return nil
 }
