@@ -46,6 +46,10 @@ type Config struct {
 	UpdatePolicy map[string][]string `yaml:"update_policy"`
 	// UpdateTimeout bounds one UPDATE, Route 53 retries included.
 	UpdateTimeout time.Duration `yaml:"update_timeout"`
+	// Zone transfers out (AXFR/IXFR), NOTIFY and the catalog zone.
+	Transfer []TransferConfig `yaml:"transfer"`
+	Catalog  CatalogConfig    `yaml:"catalog"`
+	Journal  JournalConfig    `yaml:"journal"`
 
 	file string // where it was read from, for messages
 }
@@ -325,8 +329,10 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	_, kerrs := c.tsigKeys()
+	keys, kerrs := c.tsigKeys()
 	errs = append(errs, kerrs...)
+	_, xerrs := c.transferRules(keys)
+	errs = append(errs, xerrs...)
 	_, perrs := c.updatePolicies()
 	errs = append(errs, perrs...)
 	if c.UpdateTimeout < 0 || c.UpdateTimeout > 10*time.Minute {
