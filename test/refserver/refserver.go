@@ -423,3 +423,70 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// StartNamedConfig runs named with options lines of ours plus options (put
+// inside `options { }`) and statements (keys, zones: typically
+// secondaries), and waits until every zone in wait answers an
+// authoritative SOA. Paths in statements are relative to Dir.
+func StartNamedConfig(t testing.TB, wait []Zone, options, statements string) *Server {
+	t.Helper()
+	bin, err := lookBin("named")
+	if err != nil {
+		t.Fatalf("BIND 9 is required for this test and is missing (%v): %s", err, InstallHint)
+	}
+	return start(t, "named", wait, func(dir string, port int) ([]string, error) {
+		conf := fmt.Sprintf(`options {
+	directory %q;
+	pid-file %q;
+	session-keyfile %q;
+	managed-keys-directory %q;
+	listen-on port %d { 127.0.0.1; };
+	listen-on-v6 { none; };
+	recursion no;
+	notify no;
+	dnssec-validation no;
+	check-names secondary ignore;
+	allow-query { any; };
+	allow-transfer { none; };
+%s
+};
+controls { };
+%s
+`, dir, filepath.Join(dir, "named.pid"), filepath.Join(dir, "session.key"), dir, port, options, statements)
+		path := filepath.Join(dir, "named.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			return nil, err
+		}
+		return []string{bin, "-g", "-4", "-n", "1", "-c", path}, nil
+	})
+}
+
+// StartKnotConfig runs knotd with our server, database and log sections
+// followed by body (key, remote, acl, template and zone sections), and
+// waits until every zone in wait answers an authoritative SOA.
+func StartKnotConfig(t testing.TB, wait []Zone, body func(dir string) string) *Server {
+	t.Helper()
+	bin, err := lookBin("knotd")
+	if err != nil {
+		t.Fatalf("Knot DNS is required for this test and is missing (%v): %s", err, InstallHint)
+	}
+	return start(t, "knotd", wait, func(dir string, port int) ([]string, error) {
+		conf := fmt.Sprintf(`server:
+  rundir: %q
+  listen: 127.0.0.1@%d
+  udp-workers: 1
+  tcp-workers: 1
+  background-workers: 1
+database:
+  storage: %q
+log:
+  - target: stderr
+    any: info
+%s`, dir, port, dir, body(dir))
+		path := filepath.Join(dir, "knot.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			return nil, err
+		}
+		return []string{bin, "-c", path}, nil
+	})
+}
