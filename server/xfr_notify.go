@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -23,9 +24,14 @@ const (
 	notifyFirstRetry = time.Second
 	notifyMaxRetry   = time.Minute
 	notifyAttempts   = 10 // per serial, then the secondary's refresh timer takes over
-	notifyTimeout    = 3 * time.Second
-	maxPendingXfr    = 10000
+	// notifyRefusedAttempts bounds the tries a secondary that answers
+	// NOTAUTH or REFUSED gets.
+	notifyRefusedAttempts = 4
+	notifyTimeout         = 3 * time.Second
+	maxPendingXfr         = 10000
 )
+
+var errNotifyRefused = errors.New("notify refused")
 
 type xfrLoop struct {
 	s       *Server
@@ -180,7 +186,14 @@ func (x *xfrLoop) sender(ctx context.Context, id string, t *notifyTask) {
 		}
 		x.s.xfrMetrics.notify(t.zone, "failed")
 		attempts++
-		if attempts >= notifyAttempts || ctx.Err() != nil {
+		limit := notifyAttempts
+		if errors.Is(err, errNotifyRefused) {
+			// NOTAUTH, REFUSED: the secondary does not (yet) serve the
+			// zone, e.g. until its catalog brings it: a few more tries,
+			// not ten minutes of them.
+			limit = notifyRefusedAttempts
+		}
+		if attempts >= limit || ctx.Err() != nil {
 			delete(x.tasks, id)
 			x.mu.Unlock()
 			x.s.xfrMetrics.notify(t.zone, "gave_up")
@@ -219,10 +232,13 @@ func (s *Server) sendNotify(ctx context.Context, target, zone string, soa *dns.S
 	if err != nil {
 		return err
 	}
-	if r.Rcode != dns.RcodeSuccess {
-		return fmt.Errorf("notify answered %s", dns.RcodeToString[r.Rcode])
+	switch r.Rcode {
+	case dns.RcodeSuccess:
+		return nil
+	case dns.RcodeNotAuth, dns.RcodeRefused:
+		return fmt.Errorf("%w: %s", errNotifyRefused, dns.RcodeToString[r.Rcode])
 	}
-	return nil
+	return fmt.Errorf("notify answered %s", dns.RcodeToString[r.Rcode])
 }
 
 // updateCatalogs rebuilds each view's catalog zone whose member list

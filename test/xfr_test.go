@@ -253,7 +253,7 @@ zone:
 		if !strings.Contains(knot.Log(), "[mirror.example.] IXFR, incoming") || strings.Contains(knot.Log(), "AXFR-style IXFR") {
 			t.Errorf("knot did not take an IXFR:\n%s", knot.Log())
 		}
-		ixfrs := regexp.MustCompile(`zone transfer.*zone=mirror\.example\. kind=ixfr serial=` + strconv.FormatUint(uint64(after), 10)).FindAllString(e.hyb.Log(), -1)
+		ixfrs := regexp.MustCompile(`zone transfer.*zone=mirror\.example\. kind=ixfr serial=`+strconv.FormatUint(uint64(after), 10)).FindAllString(e.hyb.Log(), -1)
 		if len(ixfrs) < 2 {
 			t.Errorf("hybridns logged %d IXFRs of serial %d, want one per secondary", len(ixfrs), after)
 		}
@@ -291,6 +291,7 @@ zone:
 		}
 	})
 
+	defer func() { if os.Getenv("XFR_DEBUG") != "" { t.Log(e.hyb.Log()) } }()
 	t.Run("private zone only with its view's key", func(t *testing.T) {
 		private := digRecords(t, e.hyb.Addr, "AXFR", "priv.example.", "-y", "hmac-sha256:vpc-a-key:"+vpcSecret)
 		if !slices.ContainsFunc(private, func(s string) bool { return strings.HasPrefix(s, "db.priv.example. 300 IN A 10.0.0.20") }) {
