@@ -291,7 +291,11 @@ zone:
 		}
 	})
 
-	defer func() { if os.Getenv("XFR_DEBUG") != "" { t.Log(e.hyb.Log()) } }()
+	defer func() {
+		if os.Getenv("XFR_DEBUG") != "" {
+			t.Log(e.hyb.Log())
+		}
+	}()
 	t.Run("private zone only with its view's key", func(t *testing.T) {
 		private := digRecords(t, e.hyb.Addr, "AXFR", "priv.example.", "-y", "hmac-sha256:vpc-a-key:"+vpcSecret)
 		if !slices.ContainsFunc(private, func(s string) bool { return strings.HasPrefix(s, "db.priv.example. 300 IN A 10.0.0.20") }) {
@@ -375,4 +379,105 @@ zone "file.example." { type primary; file %q; allow-transfer { key xfr-key; }; }
 		t.Fatalf("IXFR=10 differs:\nhybridns:\n%s\nBIND:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
 	}
 	t.Logf("IXFR=10 from both:\n%s", strings.Join(a, "\n"))
+}
+
+// bigFileZone is a zone of n TXT records that all name serial.
+func bigFileZone(origin string, serial, n int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "$ORIGIN %s\n$TTL 300\n@ IN SOA ns hm %d 3600 600 86400 60\n@ IN NS ns\nns IN A 192.0.2.1\n", origin, serial)
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "h%d IN TXT \"v%d\"\n", i, serial)
+	}
+	return []byte(b.String())
+}
+
+// axfrCopy transfers zone with TSIG and returns the records and the time
+// it took.
+func axfrCopy(t *testing.T, addr, zone string) ([]dns.RR, time.Duration) {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetAxfr(zone)
+	m.SetTsig("xfr-key.", dns.HmacSHA256, 300, time.Now().Unix())
+	tr := &dns.Transfer{TsigSecret: map[string]string{"xfr-key.": xfrSecret}, ReadTimeout: 60 * time.Second}
+	start := time.Now()
+	ch, err := tr.In(m, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rrs []dns.RR
+	for env := range ch {
+		if env.Error != nil {
+			t.Fatalf("AXFR %s: %v", zone, env.Error)
+		}
+		rrs = append(rrs, env.RR...)
+	}
+	return rrs, time.Since(start)
+}
+
+// TestAXFRWhileSwapping: a 100,000-record zone file is rewritten with a
+// new serial every second (every record names the serial) while AXFRs
+// run: every copy is one version, whole.
+func TestAXFRWhileSwapping(t *testing.T) {
+	const n = 100000
+	bin := refserver.BuildHybridns(t)
+	dir := t.TempDir()
+	zoneDir := filepath.Join(dir, "zones")
+	os.Mkdir(zoneDir, 0o755)
+	zfile := filepath.Join(zoneDir, "big.example.zone")
+	os.WriteFile(zfile, bigFileZone("big.example.", 1, n), 0o644)
+	cfg := filepath.Join(dir, "hybridns.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+lame_duck: 0s
+http_listen: "off"
+zone_dir: %s
+tsig_keys: [{name: xfr-key, algorithm: hmac-sha256, secret: "%s"}]
+transfer: [{keys: [xfr-key], networks: [127.0.0.0/8]}]
+`, zoneDir, xfrSecret)), 0o644)
+	hyb := refserver.StartHybridnsArgs(t, bin, []refserver.Zone{{Origin: "big.example."}}, "--config", cfg)
+
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for serial := 2; ; serial++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			tmp := zfile + ".tmp"
+			os.WriteFile(tmp, bigFileZone("big.example.", serial, n), 0o644)
+			os.Rename(tmp, zfile)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	serials := map[uint32]bool{}
+	deadline := time.Now().Add(90 * time.Second)
+	for i := 0; (i < 8 || len(serials) < 3) && time.Now().Before(deadline); i++ {
+		rrs, took := axfrCopy(t, hyb.Addr, "big.example.")
+		first, last := rrs[0].(*dns.SOA), rrs[len(rrs)-1].(*dns.SOA)
+		want := fmt.Sprintf("\"v%d\"", first.Serial)
+		txt := 0
+		for _, rr := range rrs[1 : len(rrs)-1] {
+			switch rr := rr.(type) {
+			case *dns.TXT:
+				txt++
+				if !strings.HasSuffix(rr.String(), want) {
+					t.Fatalf("copy of serial %d holds %s", first.Serial, rr)
+				}
+			case *dns.SOA:
+				t.Fatalf("SOA inside the copy: %s", rr)
+			}
+		}
+		if txt != n || last.Serial != first.Serial {
+			t.Fatalf("copy of serial %d: %d TXT records, last SOA %d", first.Serial, txt, last.Serial)
+		}
+		serials[first.Serial] = true
+		t.Logf("AXFR %d: serial %d, %d records, %v", i, first.Serial, len(rrs), took)
+	}
+	if len(serials) < 3 {
+		t.Fatalf("only %d versions seen: the zone was not swapped during the test", len(serials))
+	}
 }

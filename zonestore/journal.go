@@ -280,6 +280,20 @@ func diffSets(ch *Change, a, b []dns.RR) {
 		ch.Deleted = append(ch.Deleted, a...)
 		return
 	}
+	if len(a)*len(b) <= 64 {
+		// Small sets (nearly all): compare pairwise, no strings.
+		for i, rr := range b {
+			if !containsRR(a, rr) && !containsRR(b[:i], rr) {
+				ch.Added = append(ch.Added, rr)
+			}
+		}
+		for i, rr := range a {
+			if !containsRR(b, rr) && !containsRR(a[:i], rr) {
+				ch.Deleted = append(ch.Deleted, rr)
+			}
+		}
+		return
+	}
 	ka := make(map[string]bool, len(a))
 	for _, rr := range a {
 		ka[rr.String()] = true
@@ -303,4 +317,13 @@ func diffSets(ch *Change, a, b []dns.RR) {
 		}
 		seen[s] = true
 	}
+}
+
+func containsRR(set []dns.RR, rr dns.RR) bool {
+	for _, x := range set {
+		if sameRR(x, rr) {
+			return true
+		}
+	}
+	return false
 }
