@@ -201,8 +201,44 @@ zone:
   - domain: file.example.
 `, xfrSecret, h, p, dir)
 	})
+	// A second Knot knows only the catalog zone (catalog-role: interpret)
+	// and provisions every member from it (it does not answer for the
+	// catalog zone itself).
+	knotCat := refserver.StartKnotConfig(t, []refserver.Zone{{Origin: "mirror.example."}, {Origin: "file.example."}}, func(dir string) string {
+		return fmt.Sprintf(`key:
+  - id: xfr-key
+    algorithm: hmac-sha256
+    secret: %s
+remote:
+  - id: hybridns
+    address: %s@%s
+    key: xfr-key
+acl:
+  - id: notify-from-hybridns
+    address: 127.0.0.1
+    key: xfr-key
+    action: notify
+template:
+  - id: default
+    storage: %q
+    master: hybridns
+    acl: notify-from-hybridns
+    zonefile-sync: -1
+    journal-content: changes
+  - id: member
+    storage: %q
+    master: hybridns
+    acl: notify-from-hybridns
+    zonefile-sync: -1
+    journal-content: changes
+zone:
+  - domain: catalog.hybridns.
+    catalog-role: interpret
+    catalog-template: member
+`, xfrSecret, h, p, dir, dir)
+	})
 	// Now that the secondaries' ports are known, tell hybridns to notify them.
-	e.writeConfig(t, fmt.Sprintf("%q, %q", named.Addr, knot.Addr))
+	e.writeConfig(t, fmt.Sprintf("%q, %q, %q", named.Addr, knot.Addr, knotCat.Addr))
 	e.reload(t)
 
 	for _, sec := range []*refserver.Server{named, knot} {
@@ -229,7 +265,7 @@ zone:
 		}
 		eventually(t, 10*time.Second, "hybridns has the new serial", func() bool { return serialAt(t, e.hyb.Addr, "mirror.example.") != before })
 		after := serialAt(t, e.hyb.Addr, "mirror.example.")
-		for _, sec := range []*refserver.Server{named, knot} {
+		for _, sec := range []*refserver.Server{named, knot, knotCat} {
 			// BIND's refresh timer is hours away and Knot's too: only the
 			// NOTIFY can bring the change this fast.
 			eventually(t, 20*time.Second, sec.Name+" has the change", func() bool {
@@ -264,7 +300,7 @@ zone:
 
 	t.Run("zone file change reaches both", func(t *testing.T) {
 		os.WriteFile(filepath.Join(e.zoneDir, "file.example.zone"), []byte(fileZone(2026010102, "added IN A 192.0.2.55\n")), 0o644)
-		for _, sec := range []*refserver.Server{named, knot} {
+		for _, sec := range []*refserver.Server{named, knot, knotCat} {
 			eventually(t, 20*time.Second, sec.Name+" has the zone file change", func() bool {
 				return serialAt(t, sec.Addr, "file.example.") == 2026010102 && firstA(ask(t, "udp", sec.Addr, "added.file.example.", dns.TypeA)) == "192.0.2.55"
 			})
@@ -274,18 +310,26 @@ zone:
 		}
 	})
 
-	t.Run("catalog provisions and drops zones on BIND", func(t *testing.T) {
+	t.Run("catalog provisions and drops zones on BIND and Knot", func(t *testing.T) {
 		id := e.f.CreateZone("fresh.example", false)
 		seed(t, e.f, id, r53set("www.fresh.example", "A", 300, "192.0.2.77"))
 		// Discovery runs every 2s: no config change, no /sync.
-		eventually(t, 30*time.Second, "named serves fresh.example from the catalog", func() bool {
-			return firstA(ask(t, "udp", named.Addr, "www.fresh.example.", dns.TypeA)) == "192.0.2.77"
-		})
+		for _, sec := range []*refserver.Server{named, knotCat} {
+			eventually(t, 30*time.Second, sec.Name+" serves fresh.example from the catalog", func() bool {
+				return firstA(ask(t, "udp", sec.Addr, "www.fresh.example.", dns.TypeA)) == "192.0.2.77"
+			})
+		}
 		e.f.DeleteZone(id)
-		eventually(t, 30*time.Second, "named dropped fresh.example", func() bool {
-			r := ask(t, "udp", named.Addr, "www.fresh.example.", dns.TypeA)
-			return r.Rcode == dns.RcodeRefused || (!r.Authoritative && len(r.Answer) == 0)
-		})
+		for _, sec := range []*refserver.Server{named, knotCat} {
+			eventually(t, 30*time.Second, sec.Name+" dropped fresh.example", func() bool {
+				r := ask(t, "udp", sec.Addr, "www.fresh.example.", dns.TypeA)
+				return r.Rcode == dns.RcodeRefused || r.Rcode == dns.RcodeNotAuth || (!r.Authoritative && len(r.Answer) == 0)
+			})
+		}
+		// The catalog-provisioned Knot follows changes by IXFR as well.
+		if !strings.Contains(knotCat.Log(), "[mirror.example.] IXFR, incoming") {
+			t.Errorf("the catalog-provisioned knot took no IXFR of mirror.example:\n%s", knotCat.Log())
+		}
 		if !strings.Contains(named.Log(), "fresh.example") {
 			t.Errorf("named's log never names fresh.example")
 		}
