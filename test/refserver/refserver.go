@@ -42,14 +42,20 @@ type Server struct {
 	log  *syncBuffer
 }
 
+// PID is the server process's id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
 // Log returns what the server has written to stdout and stderr so far.
 func (s *Server) Log() string { return s.log.String() }
 
 const (
 	startAttempts = 3
-	readyTimeout  = 15 * time.Second
 	stopTimeout   = 5 * time.Second
 )
+
+// ReadyTimeout is how long a server may take to answer for its zones
+// (tests of very large zones raise it).
+var ReadyTimeout = 15 * time.Second
 
 // InstallHint is the advice given when a reference server is missing.
 const InstallHint = "run the project's CI setup (`bash .ci/run`) or install it: `apt-get install -y bind9 bind9-dnsutils knot`"
@@ -348,7 +354,7 @@ func start(t testing.TB, name string, zones []Zone, argv func(dir string, port i
 
 // waitReady polls every zone's SOA until each is answered authoritatively.
 func (s *Server) waitReady(zones []Zone) error {
-	deadline := time.Now().Add(readyTimeout)
+	deadline := time.Now().Add(ReadyTimeout)
 	c := &dns.Client{Net: "udp", Timeout: 300 * time.Millisecond}
 	pending := make([]string, 0, len(zones))
 	for _, z := range zones {
@@ -366,7 +372,7 @@ func (s *Server) waitReady(zones []Zone) error {
 		default:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no authoritative SOA for %v within %v (last: %s)", pending, readyTimeout, last)
+			return fmt.Errorf("no authoritative SOA for %v within %v (last: %s)", pending, ReadyTimeout, last)
 		}
 		m := new(dns.Msg)
 		m.SetQuestion(max(pending[0], "."), dns.TypeSOA)
