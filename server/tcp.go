@@ -18,7 +18,11 @@ func (s *Server) wrapTCP(ln net.Listener) net.Listener {
 	if max <= 0 {
 		max = 1000
 	}
-	var l net.Listener = &limitListener{Listener: ln, max: int64(max), rejected: &s.stats.TCPRejected}
+	// miekg sets no write deadline: without one a client that stops
+	// reading holds its handler (and, for a zone transfer, a whole zone
+	// version) forever.
+	var l net.Listener = &limitListener{Listener: ln, max: int64(max), rejected: &s.stats.TCPRejected,
+		writeTimeout: tcpWriteTimeout(s.cfg.WriteTimeout)}
 	if s.cfg.ProxyProtocol {
 		trusted := s.cfg.ProxyTrusted
 		l = &proxyproto.Listener{
@@ -43,6 +47,15 @@ func (s *Server) wrapTCP(ln net.Listener) net.Listener {
 	return l
 }
 
+// tcpWriteTimeout is the deadline of one TCP write: the configured write
+// timeout, at least 10s (a transfer message is up to 64 KiB).
+func tcpWriteTimeout(d time.Duration) time.Duration {
+	if d < 10*time.Second {
+		return 10 * time.Second
+	}
+	return d
+}
+
 // limitListener closes connections beyond max at once, so a flood of idle
 // TCP clients cannot exhaust file descriptors.
 type limitListener struct {
@@ -50,6 +63,8 @@ type limitListener struct {
 	max      int64
 	open     atomic.Int64
 	rejected *atomic.Uint64
+	// writeTimeout bounds each write (0: none).
+	writeTimeout time.Duration
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -72,6 +87,13 @@ type countedConn struct {
 	net.Conn
 	l    *limitListener
 	once sync.Once
+}
+
+func (c *countedConn) Write(b []byte) (int, error) {
+	if c.l.writeTimeout > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.l.writeTimeout))
+	}
+	return c.Conn.Write(b)
 }
 
 func (c *countedConn) Close() error {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -512,5 +513,37 @@ func eventually(t *testing.T, cond func() bool, what string) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestTransferToStalledClient: a client that asks for a zone and stops
+// reading must not hold the transfer (and the zone version) forever.
+func TestTransferToStalledClient(t *testing.T) {
+	store := zonestore.NewStore()
+	// More than the kernel buffers both sides (4 MiB send at most here).
+	store.PutZone(zonestore.DefaultView, numberedZone(t, "stall.example.", 1, 250000))
+	ts := startServer(t, Config{Store: store})
+	if err := ts.Reconfigure(Policy{Transfer: []TransferRule{{Networks: loopback}}}); err != nil {
+		t.Fatal(err)
+	}
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	conn, err := d.Dial("tcp", ts.tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dc := &dns.Conn{Conn: conn}
+	if err := dc.WriteMsg(axfrMsg("stall.example.", "")); err != nil {
+		t.Fatal(err)
+	}
+	// Never read. The server's write deadline ends the transfer.
+	deadline := time.Now().Add(60 * time.Second)
+	for ts.TransferCount("stall.example.", "axfr", "error") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the transfer to a client that stopped reading never ended")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

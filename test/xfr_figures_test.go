@@ -108,6 +108,8 @@ zone:
 		b := zonestore.NewBuilder("j.example.")
 		rr, _ := dns.NewRR(fmt.Sprintf("j.example. 300 IN SOA ns.j.example. hm.j.example. %d 1 1 1 1", serial))
 		b.Add(rr)
+		ns, _ := dns.NewRR("j.example. 300 IN NS ns.j.example.")
+		b.Add(ns)
 		for i := 0; i < 100000; i++ {
 			v := 1
 			if i == changed {
@@ -115,7 +117,10 @@ zone:
 			}
 			b.Add(&dns.A{Hdr: dns.RR_Header{Name: fmt.Sprintf("h%d.j.example.", i), Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: []byte{10, 0, byte(v >> 8), byte(v)}})
 		}
-		z, _ := b.Build()
+		z, err := b.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
 		return z
 	}
 	store.PutZone("", build(1, -1))

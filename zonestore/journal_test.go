@@ -133,3 +133,17 @@ func TestJournalBounds(t *testing.T) {
 		t.Errorf("after removing the zone: %d versions %d bytes", v, b)
 	}
 }
+
+// TestCanonicalKeyOrder: sorting by canonicalKey is canonicalLess.
+func TestCanonicalKeyOrder(t *testing.T) {
+	names := []string{".", "example.", "a.example.", "z.example.", "yljkjljk.a.example.", "z.a.example.", "zabc.a.example.",
+		"*.z.example.", "\\200.z.example.", "a\\.b.example.", "ab.example.", "a-.example.", "example.org.", "b.example.org."}
+	for _, a := range names {
+		for _, b := range names {
+			ka, kb := string(canonicalKey(nil, a)), string(canonicalKey(nil, b))
+			if (ka < kb) != canonicalLess(a, b) {
+				t.Errorf("%s < %s: key says %v, canonicalLess %v", a, b, ka < kb, canonicalLess(a, b))
+			}
+		}
+	}
+}

@@ -5,8 +5,9 @@
 package zonestore
 
 import (
-	"sort"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/miekg/dns"
 )
@@ -68,6 +69,10 @@ type Zone struct {
 	nodes   map[string]*node
 	records int
 	source  string
+	// inOrder caches RRs: computed on the first transfer, then shared by
+	// every transfer of this version (it never changes).
+	inOrder    sync.Once
+	inOrderRRs []dns.RR
 }
 
 // Origin returns the zone's canonical (lower-case, fully qualified) name.
@@ -95,6 +100,11 @@ func (z *Zone) Names() int { return len(z.nodes) }
 // RRs returns every record of the zone in canonical order, SOA first, for
 // zone transfers and zone-file dumps.
 func (z *Zone) RRs() []dns.RR {
+	z.inOrder.Do(func() { z.inOrderRRs = z.sortedRRs() })
+	return z.inOrderRRs[:len(z.inOrderRRs):len(z.inOrderRRs)] // appends copy
+}
+
+func (z *Zone) sortedRRs() []dns.RR {
 	// Sort by a key computed once per name (labels from the root, each
 	// followed by a 0 byte: canonicalLess's order) rather than splitting
 	// names in every comparison: a million-record zone sorts in a second.
@@ -105,14 +115,9 @@ func (z *Zone) RRs() []dns.RR {
 	names := make([]keyed, 0, len(z.nodes))
 	var kb []byte
 	for name, n := range z.nodes {
-		labels := dns.SplitDomainName(name)
-		kb = kb[:0]
-		for i := len(labels) - 1; i >= 0; i-- {
-			kb = append(append(kb, labels[i]...), 0)
-		}
-		names = append(names, keyed{string(kb), n})
+		names = append(names, keyed{string(canonicalKey(kb[:0], name)), n})
 	}
-	sort.Slice(names, func(i, j int) bool { return names[i].key < names[j].key })
+	slices.SortFunc(names, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
 	out := make([]dns.RR, 0, z.records)
 	out = append(out, z.soa)
 	for _, k := range names {
@@ -146,6 +151,28 @@ func (z *Zone) WriteTo(w interface{ Write([]byte) (int, error) }) (int64, error)
 		}
 	}
 	return total, nil
+}
+
+// canonicalKey appends name's labels from the root, each followed by a 0
+// byte: comparing keys as strings is canonicalLess.
+func canonicalKey(kb []byte, name string) []byte {
+	if strings.IndexByte(name, '\\') >= 0 {
+		labels := dns.SplitDomainName(name)
+		for i := len(labels) - 1; i >= 0; i-- {
+			kb = append(append(kb, labels[i]...), 0)
+		}
+		return kb
+	}
+	end := len(name)
+	if end > 0 && name[end-1] == '.' {
+		end--
+	}
+	for end > 0 {
+		start := strings.LastIndexByte(name[:end], '.') + 1
+		kb = append(append(kb, name[start:end]...), 0)
+		end = start - 1
+	}
+	return kb
 }
 
 // canonicalLess orders names per RFC 4034 §6.1: by labels from the root.
