@@ -101,7 +101,9 @@ func TestDiffTurnsOldIntoNew(t *testing.T) {
 // a serial that does not move forward, and forgets removed zones.
 func TestJournalBounds(t *testing.T) {
 	s := NewStore()
-	rec := func(i int) string { return fmt.Sprintf("r%d.j.example. 300 IN TXT \"%s\"", i, strings.Repeat("x", 200)) }
+	rec := func(i int) string {
+		return fmt.Sprintf("r%d.j.example. 300 IN TXT \"%s\"", i, strings.Repeat("x", 200))
+	}
 	var recs []string
 	s.PutZone(DefaultView, buildZone(t, 1, recs))
 	j := s.EnableJournal(JournalConfig{Versions: 100, MaxBytes: 2000})
