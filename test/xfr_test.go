@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/miekg/dns"
 
 	"hybridns/test/r53fake"
@@ -60,6 +62,11 @@ func startXfrEnv(t *testing.T) *xfrEnv {
 		r53set("two.mirror.example", "A", 300, "192.0.2.21", "192.0.2.22"),
 		r53set("mail.mirror.example", "MX", 3600, "10 mx1.mirror.example."),
 		r53set("txt.mirror.example", "TXT", 300, `"v=spf1 -all"`),
+		// A weighted group: a secondary gets every member's records.
+		types.ResourceRecordSet{Name: aws.String("w.mirror.example"), Type: "A", TTL: aws.Int64(60), SetIdentifier: aws.String("a"), Weight: aws.Int64(1),
+			ResourceRecords: []types.ResourceRecord{{Value: aws.String("192.0.2.40")}}},
+		types.ResourceRecordSet{Name: aws.String("w.mirror.example"), Type: "A", TTL: aws.Int64(60), SetIdentifier: aws.String("b"), Weight: aws.Int64(3),
+			ResourceRecords: []types.ResourceRecord{{Value: aws.String("192.0.2.41")}}},
 	)
 	e.priv = e.f.CreateZone("priv.example", true, r53fake.VPC{ID: "vpc-a", Region: "us-east-1"})
 	seed(t, e.f, e.priv, r53set("db.priv.example", "A", 300, "10.0.0.20"))
@@ -254,6 +261,12 @@ zone:
 					t.Errorf("%s after AXFR: %s %s = %v, want %s", sec.Name, f[0], f[3], got, rr)
 				}
 			}
+		}
+	}
+
+	for _, sec := range []*refserver.Server{named, knot} {
+		if got := digRecords(t, sec.Addr, "w.mirror.example.", "A"); len(got) != 2 {
+			t.Errorf("%s: the weighted group w.mirror.example = %v, want both members' records", sec.Name, got)
 		}
 	}
 

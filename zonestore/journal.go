@@ -1,6 +1,7 @@
 package zonestore
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 
@@ -203,6 +204,9 @@ func Diff(old, new *Zone) *Change {
 			if t == dns.TypeSOA {
 				continue
 			}
+			if on != nil && sameWire(on.get(t), &nn.rrsets[i]) {
+				continue // the common case: the set did not change
+			}
 			b = nodeRRs(nn, t, b[:0])
 			a = a[:0]
 			if on != nil {
@@ -326,4 +330,22 @@ func containsRR(set []dns.RR, rr dns.RR) bool {
 		}
 	}
 	return false
+}
+
+// sameWire reports whether two sets pack to the same bytes (records, TTLs
+// and routing variants alike): one comparison instead of record by record.
+func sameWire(a, b *rrset) bool {
+	if a == nil || len(a.rrs) != len(b.rrs) || len(a.variants) != len(b.variants) {
+		return false
+	}
+	if len(a.rrs) > 0 && (len(a.wire) == 0 || !bytes.Equal(a.wire, b.wire)) {
+		return false
+	}
+	for i := range a.variants {
+		va, vb := &a.variants[i].set, &b.variants[i].set
+		if len(va.rrs) != len(vb.rrs) || (len(va.rrs) > 0 && (len(va.wire) == 0 || !bytes.Equal(va.wire, vb.wire))) {
+			return false
+		}
+	}
+	return true
 }
