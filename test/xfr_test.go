@@ -306,6 +306,14 @@ zone:
 		if len(ixfrs) < 2 {
 			t.Errorf("hybridns logged %d IXFRs of serial %d, want one per secondary", len(ixfrs), after)
 		}
+		code, metrics := httpStatus(t, "GET", "http://"+e.httpAddr+"/metrics")
+		for _, want := range []string{`hybridns_zone_transfers_total{kind="ixfr",result="ok",zone="mirror.example."}`,
+			`hybridns_zone_transfers_total{kind="axfr",result="ok",zone="mirror.example."}`, `hybridns_notify_total{event="acked",zone="mirror.example."}`,
+			"hybridns_journal_versions ", "hybridns_journal_bytes "} {
+			if code != 200 || !strings.Contains(metrics, want) {
+				t.Errorf("/metrics (%d) lacks %s", code, want)
+			}
+		}
 		if !strings.Contains(named.Log(), "notify from 127.0.0.1#") {
 			t.Errorf("named never logged a NOTIFY from hybridns")
 		}
