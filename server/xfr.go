@@ -30,6 +30,10 @@ type TransferRule struct {
 	Networks []netip.Prefix
 	View     string
 	Notify   []string // host:port to NOTIFY on every new version
+	// NotifyNS also notifies the zone's NS hosts (port 53) whose
+	// addresses we serve ourselves; Route 53's awsdns-* name servers are
+	// never notified.
+	NotifyNS bool
 }
 
 // xfrMaxMsg bounds the records' uncompressed size per transfer message,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -122,8 +123,12 @@ func (x *xfrLoop) run(ctx context.Context) {
 			}
 			for i := range pol.transfer {
 				rule := &pol.transfer[i]
-				if len(rule.Notify) == 0 || !rule.covers(snap, c.View, c.Origin) {
+				if (len(rule.Notify) == 0 && !rule.NotifyNS) || !rule.covers(snap, c.View, c.Origin) {
 					continue
+				}
+				targets := rule.Notify
+				if rule.NotifyNS {
+					targets = append(slices.Clip(targets), nsTargets(snap, c.View, z)...)
 				}
 				var key *TSIGKey
 				if len(rule.Keys) > 0 {
@@ -131,7 +136,7 @@ func (x *xfrLoop) run(ctx context.Context) {
 						key = &k
 					}
 				}
-				for _, target := range rule.Notify {
+				for _, target := range slices.Compact(slices.Sorted(slices.Values(targets))) {
 					x.notify(ctx, target, z.Origin(), z.SOA(), key)
 				}
 			}
@@ -296,4 +301,33 @@ func (x *xfrLoop) updateCatalogs(snap *zonestore.Snapshot) {
 		x.s.cfg.Store.PutZone(view, z)
 		x.s.log.Info("catalog zone updated", slog.String("zone", origin), slog.String("view", view), slog.Int("members", len(members)), slog.Uint64("serial", uint64(serial)))
 	}
+}
+
+// nsTargets returns IP:53 of each NS host of z whose address records we
+// serve in view (in z or another zone); hosts we cannot resolve from our
+// own data, and Route 53's awsdns-* servers, are left out.
+func nsTargets(snap *zonestore.Snapshot, view string, z *zonestore.Zone) []string {
+	var out []string
+	for _, rr := range z.Lookup(z.Origin(), dns.TypeNS).Answer {
+		ns, ok := rr.(*dns.NS)
+		if !ok || strings.Contains(ns.Ns, "awsdns-") {
+			continue
+		}
+		host := strings.ToLower(ns.Ns)
+		hz := snap.Find(view, host)
+		if hz == nil {
+			continue
+		}
+		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			for _, a := range hz.Lookup(host, t).Answer {
+				switch a := a.(type) {
+				case *dns.A:
+					out = append(out, net.JoinHostPort(a.A.String(), "53"))
+				case *dns.AAAA:
+					out = append(out, net.JoinHostPort(a.AAAA.String(), "53"))
+				}
+			}
+		}
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -545,5 +546,25 @@ func TestTransferToStalledClient(t *testing.T) {
 			t.Fatal("the transfer to a client that stopped reading never ended")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestNotifyNSTargets(t *testing.T) {
+	store := zonestore.NewStore()
+	z := parse(t, `$ORIGIN n.example.
+@    300 IN SOA ns1 hm 1 1 1 1 1
+@    300 IN NS  ns1
+@    300 IN NS  ns-1.awsdns-01.org.
+@    300 IN NS  ns.other.example.
+@    300 IN NS  ns.unknown.test.
+ns1  300 IN A   127.0.0.9
+ns1  300 IN AAAA ::1
+`, "n.example.")
+	store.PutZone(zonestore.DefaultView, z)
+	store.PutZone(zonestore.DefaultView, parse(t, "$ORIGIN other.example.\n@ 300 IN SOA ns hm 1 1 1 1 1\n@ 300 IN NS ns\nns 300 IN A 127.0.0.10\n", "other.example."))
+	got := nsTargets(store.Load(), zonestore.DefaultView, z)
+	slices.Sort(got)
+	if want := []string{"127.0.0.10:53", "127.0.0.9:53", "[::1]:53"}; !slices.Equal(got, want) {
+		t.Errorf("NS targets %v, want %v (awsdns and unresolvable hosts left out)", got, want)
 	}
 }

@@ -25,6 +25,9 @@ type TransferConfig struct {
 	// Notify lists secondaries (IP or IP:port, default port 53) told of
 	// every new version of the zones this rule covers.
 	Notify []string `yaml:"notify"`
+	// NotifyNS also notifies the zone's NS hosts whose addresses are in
+	// the served zones (never Route 53's awsdns-* servers).
+	NotifyNS bool `yaml:"notify_ns"`
 }
 
 // CatalogConfig names the RFC 9432 catalog zone kept per view.
@@ -94,7 +97,7 @@ func (c *Config) transferRules(keys []server.TSIGKey) ([]server.TransferRule, []
 	}
 	for i, r := range c.Transfer {
 		where := fmt.Sprintf("%s: transfer[%d]", c.where(0), i)
-		rule := server.TransferRule{View: r.View}
+		rule := server.TransferRule{View: r.View, NotifyNS: r.NotifyNS}
 		if len(r.Keys) == 0 && len(r.Networks) == 0 {
 			errs = append(errs, fmt.Errorf("%s: needs keys or networks (a rule for everyone would hand every zone to anyone)", where))
 		}
