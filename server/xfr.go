@@ -62,8 +62,11 @@ func (s *Server) serveTransfer(w dns.ResponseWriter, r *dns.Msg) {
 	s.stats.Queries.Add(1)
 	q := r.Question[0]
 	qname := strings.ToLower(q.Name)
-	kind := "axfr"
-	if q.Qtype == dns.TypeIXFR {
+	var kind string // "": not a transfer (a query with an authority section)
+	switch q.Qtype {
+	case dns.TypeAXFR:
+		kind = "axfr"
+	case dns.TypeIXFR:
 		kind = "ixfr"
 	}
 	_, udp := w.RemoteAddr().(*net.UDPAddr)
@@ -81,7 +84,9 @@ func (s *Server) serveTransfer(w dns.ResponseWriter, r *dns.Msg) {
 		if rcode == dns.RcodeRefused {
 			s.stats.Refused.Add(1)
 		}
-		s.xfrMetrics.transfer(qname, kind, result)
+		if kind != "" {
+			s.xfrMetrics.transfer(qname, kind, result)
+		}
 		if err := w.WriteMsg(m); err != nil {
 			s.stats.WriteErrors.Add(1)
 		}
