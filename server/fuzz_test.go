@@ -55,6 +55,10 @@ func FuzzServeDNS(f *testing.F) {
 		b, _ = m.Pack()
 		f.Add(b)
 	}
+	for _, m := range []*dns.Msg{new(dns.Msg).SetAxfr("example.org."), new(dns.Msg).SetIxfr("example.org.", 1, "ns.example.org.", "hm.example.org.")} {
+		b, _ := m.Pack()
+		f.Add(b) // zone transfers (xfr.go), refused without a rule
+	}
 	s := newFuzzServer(f)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		if len(pkt) < 12 {
