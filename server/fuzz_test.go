@@ -110,6 +110,10 @@ func FuzzServeDNS(f *testing.F) {
 	for _, b := range append(valid, malformedSeeds(valid)...) {
 		f.Add(b)
 	}
+	for _, m := range []*dns.Msg{new(dns.Msg).SetAxfr("example.org."), new(dns.Msg).SetIxfr("example.org.", 1, "ns.example.org.", "hm.example.org.")} {
+		b, _ := m.Pack()
+		f.Add(b) // zone transfers (xfr.go), refused without a rule
+	}
 	s := newFuzzServer(f)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}

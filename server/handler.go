@@ -51,6 +51,11 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		s.writeError(w, r, rc)
 		return
 	}
+	if isTransfer(r) { // AXFR, IXFR (xfr.go)
+		wrote = true
+		s.serveTransfer(w, r)
+		return
+	}
 	s.stats.Queries.Add(1)
 	var m *dns.Msg
 	var c client
@@ -705,8 +710,11 @@ func msgShape(r *dns.Msg) int {
 	}
 	switch r.Opcode {
 	case dns.OpcodeQuery:
-		if len(r.Question) != 1 || len(r.Answer) > 0 || len(r.Ns) > 0 || len(r.Extra) > 2 {
+		if len(r.Question) != 1 || len(r.Answer) > 0 || len(r.Ns) > 1 || len(r.Extra) > 2 {
 			return dns.RcodeFormatError
+		}
+		if len(r.Ns) == 1 && r.Question[0].Qtype != dns.TypeIXFR {
+			return dns.RcodeFormatError // only an IXFR carries an authority record
 		}
 		if !ednsShapeOK(r) {
 			return dns.RcodeFormatError

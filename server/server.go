@@ -91,7 +91,15 @@ type Config struct {
 	// UpdateTimeout bounds one UPDATE, Route 53 retries included
 	// (default 30s).
 	UpdateTimeout time.Duration
-	Logger        *slog.Logger
+	// Journal holds the zones' recent differences for IXFR (nil: IXFR
+	// is answered with the whole zone).
+	Journal *zonestore.Journal
+	// CatalogZone, when set, is the name of the RFC 9432 catalog zone
+	// kept in each of CatalogViews (nil: the default view and every
+	// configured view), listing the zones that view serves.
+	CatalogZone  string
+	CatalogViews []string
+	Logger       *slog.Logger
 }
 
 // DefaultRecursionClients returns loopback, RFC 1918, RFC 6598 shared
@@ -128,6 +136,9 @@ type Server struct {
 	pol      atomic.Pointer[policy]
 	polMu    sync.Mutex // serializes Reconfigure
 	updates  updateStats
+	// zone transfers out, NOTIFY, catalog zones (xfr*.go)
+	xfrMetrics xfrMetrics
+	xfr        *xfrLoop
 }
 
 // Policy is the part of the configuration that can change while serving
@@ -140,6 +151,7 @@ type Policy struct {
 	Routing        zonestore.Client
 	TSIGKeys       []TSIGKey
 	UpdatePolicy   map[string][]UpdateRule
+	Transfer       []TransferRule
 }
 
 // policy is a Policy as the handler reads it, swapped atomically so a
@@ -154,6 +166,7 @@ type policy struct {
 	keys    keyring
 	// updatePolicy: canonical zone → rules
 	updatePolicy map[string][]UpdateRule
+	transfer     []TransferRule
 }
 
 // Reconfigure puts a new policy in force for the queries that start after
@@ -170,6 +183,14 @@ func (s *Server) Reconfigure(p Policy) error {
 		keys: keyring{}, updatePolicy: map[string][]UpdateRule{}}
 	for _, k := range p.TSIGKeys {
 		np.keys[k.Name] = k
+	}
+	for _, r := range p.Transfer {
+		keys := make([]string, len(r.Keys))
+		for i, k := range r.Keys {
+			keys[i] = dns.CanonicalName(k)
+		}
+		r.Keys = keys
+		np.transfer = append(np.transfer, r)
 	}
 	for zone, rules := range p.UpdatePolicy {
 		np.updatePolicy[dns.CanonicalName(zone)] = rules
@@ -244,6 +265,7 @@ func New(cfg Config) (*Server, error) {
 		metrics: newQueryMetrics(),
 		rrl:     NewRRL(cfg.RRL),
 	}
+	s.xfr = newXfrLoop(s)
 	if err := s.Reconfigure(Policy{Forwarder: cfg.Forwarder, AllowRecursion: cfg.AllowRecursion, Views: cfg.Views, Routing: cfg.Routing,
 		TSIGKeys: cfg.TSIGKeys, UpdatePolicy: cfg.UpdatePolicy}); err != nil {
 		return nil, err
@@ -297,6 +319,7 @@ func (s *Server) Start(ctx context.Context) error {
 		<-ready
 	}
 	s.started = true
+	s.xfr.start(s.baseCtx)
 	for i := range s.udpAddrs {
 		s.log.Info("listening", slog.String("udp", s.udpAddrs[i].String()), slog.String("tcp", s.tcpAddrs[i].String()))
 	}
@@ -399,7 +422,8 @@ func acceptQuery(dh dns.Header) dns.MsgAcceptAction {
 	}
 	switch int(dh.Bits>>11) & 0xF {
 	case dns.OpcodeQuery:
-		if dh.Qdcount != 1 || dh.Ancount > 0 || dh.Nscount > 0 || dh.Arcount > 2 {
+		// One authority record: an IXFR's SOA (RFC 1995 §3).
+		if dh.Qdcount != 1 || dh.Ancount > 0 || dh.Nscount > 1 || dh.Arcount > 2 {
 			return dns.MsgReject
 		}
 		return dns.MsgAccept

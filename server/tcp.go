@@ -35,7 +35,11 @@ func (s *Server) wrapTCP(ln net.Listener) net.Listener {
 		perClient = DefaultMaxTCPConnsPerClient
 	}
 	lim := &clientLimits{max: perClient, open: map[netip.Addr]int{}, rejected: &s.stats.TCPRejected, perClient: &s.stats.TCPClientRejected}
-	ll := &limitListener{Listener: ln, max: int64(max), rejected: &s.stats.TCPRejected, clients: lim}
+	// miekg sets no write deadline: without one a client that stops
+	// reading holds its handler (and, for a zone transfer, a whole zone
+	// version) forever.
+	ll := &limitListener{Listener: ln, max: int64(max), rejected: &s.stats.TCPRejected, clients: lim,
+		writeTimeout: tcpWriteTimeout(s.cfg.WriteTimeout)}
 	if !s.cfg.ProxyProtocol {
 		return ll
 	}
@@ -97,6 +101,15 @@ func (l *clientLimits) release(ip netip.Addr) {
 	}
 }
 
+// tcpWriteTimeout is the deadline of one TCP write: the configured write
+// timeout, at least 10s (a transfer message is up to 64 KiB).
+func tcpWriteTimeout(d time.Duration) time.Duration {
+	if d < 10*time.Second {
+		return 10 * time.Second
+	}
+	return d
+}
+
 // limitListener closes connections beyond max at once, so a flood of idle
 // TCP clients cannot exhaust file descriptors, and connections beyond the
 // per-client cap, so one address cannot take every slot.
@@ -110,6 +123,8 @@ type limitListener struct {
 	// connections are counted by the client its PROXY header names, once
 	// read (proxiedClientListener), not by the proxy's own address.
 	deferClient func(peer netip.Addr) bool
+	// writeTimeout bounds each write (0: none).
+	writeTimeout time.Duration
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -143,6 +158,13 @@ type countedConn struct {
 	once   sync.Once
 	client netip.Addr
 	held   bool // a per-client slot is taken for client
+}
+
+func (c *countedConn) Write(b []byte) (int, error) {
+	if c.l.writeTimeout > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.l.writeTimeout))
+	}
+	return c.Conn.Write(b)
 }
 
 func (c *countedConn) Close() error {

@@ -57,7 +57,7 @@ route53:
   rps: 50
   burst: 50
   change_poll: 200ms
-`, filepath.Join(dir, "snap"), xfrSecret, primaryPort, zid, url)), 0o644)
+`, filepath.Join(dir, "snap"), secSecret, primaryPort, zid, url)), 0o644)
 	hyb := refserver.Start(t, "hybridns", 0, nil, func(_ string, port int) ([]string, error) {
 		return []string{bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--config", cfg}, nil
 	})

@@ -15,7 +15,7 @@ import (
 	"hybridns/test/refserver"
 )
 
-const xfrSecret = "eGZyLWtleS1zZWNyZXQtZm9yLXNlY29uZGFyeS16b25lcy1vZi1oeWJyaWRucw=="
+const secSecret = "eGZyLWtleS1zZWNyZXQtZm9yLXNlY29uZGFyeS16b25lcy1vZi1oeWJyaWRucw=="
 
 // onpremZone has short timers so refresh, retry and expire happen within a
 // test: refresh 2 s, retry 1 s, expire 8 s.
@@ -43,7 +43,7 @@ tsig_keys:
   - {name: xfr-key, algorithm: hmac-sha256, secret: "%s"}
 secondary:
   - {zone: onprem.example., primaries: ["127.0.0.1:%d"], key: xfr-key}
-`, snap, xfrSecret, primaryPort)), 0o644)
+`, snap, secSecret, primaryPort)), 0o644)
 	return refserver.Start(t, "hybridns", 0, nil, func(_ string, port int) ([]string, error) {
 		return []string{bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--config", cfg}, nil
 	})
@@ -82,7 +82,7 @@ options {
 };
 controls { };
 zone %q { type primary; file %q; allow-update { key xfr-key; }; };
-`, xfrSecret, dir, filepath.Join(dir, "named.pid"), filepath.Join(dir, "session.key"), dir, port, notifyPort, origin, zoneFile)
+`, secSecret, dir, filepath.Join(dir, "named.pid"), filepath.Join(dir, "session.key"), dir, port, notifyPort, origin, zoneFile)
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			return nil, err
 		}
@@ -129,7 +129,7 @@ zone:
     acl: xfr
     zonefile-sync: -1
     journal-content: changes
-`, dir, port, dir, xfrSecret, notifyPort, zoneFile, dir)
+`, dir, port, dir, secSecret, notifyPort, zoneFile, dir)
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			return nil, err
 		}
@@ -140,7 +140,7 @@ zone:
 func nsupdateTo(t *testing.T, tool string, primary *refserver.Server, zone, script string) {
 	t.Helper()
 	host, port, _ := strings.Cut(primary.Addr, ":")
-	cmd := exec.Command(tool, "-y", "hmac-sha256:xfr-key:"+xfrSecret)
+	cmd := exec.Command(tool, "-y", "hmac-sha256:xfr-key:"+secSecret)
 	cmd.Stdin = strings.NewReader(fmt.Sprintf("server %s %s\nzone %s\n%s\nsend\n", host, port, zone, script))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", tool, err, out)

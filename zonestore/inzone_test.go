@@ -10,8 +10,8 @@ func TestInZoneLabelwise(t *testing.T) {
 		{"www.example.", "example.", true},
 		{"example.", "example.", true},
 		{"badexample.", "example.", false},
-		{`x\.example.`, "example.", false},   // one label "x.example" under "."
-		{`x\\.example.`, "example.", true},   // label "x\" under example.
+		{`x\.example.`, "example.", false}, // one label "x.example" under "."
+		{`x\\.example.`, "example.", true}, // label "x\" under example.
 		{`a.x\.example.`, "x.example.", false},
 		{"anything.", ".", true},
 	} {

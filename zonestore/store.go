@@ -134,6 +134,9 @@ type Store struct {
 	// notify is closed at the next publish (Changed); nmu guards it.
 	nmu    sync.Mutex
 	notify chan struct{}
+	// observers see every (previous, next) pair just before next is
+	// published, under mu (see Observe).
+	observers []func(prev, next *Snapshot)
 }
 
 // Changed returns a channel that is closed when the next snapshot is
@@ -156,6 +159,27 @@ func (s *Store) wake() {
 	s.nmu.Unlock()
 }
 
+// Observe registers fn to be called with every pair of consecutive
+// snapshots, just before the next one is published and under the writers'
+// lock: fn sees every version exactly once and in order, and anything it
+// records (an IXFR journal entry) is in place before a reader can see the
+// new version. fn must be quick and must never do network I/O or call the
+// Store's write methods.
+func (s *Store) Observe(fn func(prev, next *Snapshot)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.observers = append(s.observers, fn)
+}
+
+func (s *Store) publish(next *Snapshot) *Snapshot {
+	prev := s.cur.Load()
+	for _, fn := range s.observers {
+		fn(prev, next)
+	}
+	s.cur.Store(next)
+	return prev
+}
+
 // NewStore returns a store holding an empty snapshot.
 func NewStore() *Store {
 	s := &Store{}
@@ -171,7 +195,7 @@ func (s *Store) Swap(next *Snapshot) *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.wake()
-	return s.cur.Swap(next)
+	return s.publish(next)
 }
 
 // Update applies fn to the current snapshot and publishes the result.
@@ -185,7 +209,7 @@ func (s *Store) Update(fn func(cur *Snapshot) (*Snapshot, error)) error {
 		return err
 	}
 	if next != nil {
-		s.cur.Store(next)
+		s.publish(next)
 		s.wake()
 	}
 	return nil

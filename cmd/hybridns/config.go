@@ -69,6 +69,10 @@ type Config struct {
 	APIProxyProtocol  bool             `yaml:"api_proxy_protocol"`  // PROXY v1/v2 from api_trusted_proxies
 	// Reverse zones kept from forward zones' addresses.
 	Reverse []ReverseConfig `yaml:"reverse"`
+	// Zone transfers out (AXFR/IXFR), NOTIFY and the catalog zone.
+	Transfer []TransferConfig `yaml:"transfer"`
+	Catalog  CatalogConfig    `yaml:"catalog"`
+	Journal  JournalConfig    `yaml:"journal"`
 
 	file string     // where it was read from, for messages
 	root *yaml.Node // the document, for the line of a key in messages
@@ -493,6 +497,8 @@ func (c *Config) validate() error {
 	keys, kerrs := c.tsigKeys()
 	errs = append(errs, kerrs...)
 	errs = append(errs, c.validateSecondaries(keys)...)
+	_, xerrs := c.transferRules(keys)
+	errs = append(errs, xerrs...)
 	_, perrs := c.updatePolicies()
 	errs = append(errs, perrs...)
 	errs = append(errs, c.validateAPI()...)

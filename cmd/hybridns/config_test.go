@@ -218,3 +218,57 @@ func TestExamplesAreSafe(t *testing.T) {
 		}
 	}
 }
+
+// TestTransferConfigAsInTheIssue parses the config shape issue 10 fixes.
+func TestTransferConfigAsInTheIssue(t *testing.T) {
+	const text = `
+tsig_keys:
+  - {name: xfr-key, algorithm: hmac-sha256, secret: "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTAxMjM="}
+  - {name: vpc-a-key, algorithm: hmac-sha256, secret: "dnBjLWEtc2VjcmV0LXZwYy1hLXNlY3JldC0wMTIzNDU="}
+transfer:
+  - {keys: [xfr-key], networks: [10.0.0.0/8], notify: ["10.1.0.53:53"]}   # default view
+  - {keys: [vpc-a-key], networks: [10.0.0.0/8], view: vpc-a}             # that view's zones
+catalog:
+  zone: catalog.hybridns.      # one catalog per view, served to that view's transfer keys
+journal: {versions: 50, max_bytes: 64MiB}
+`
+	c, err := parseConfig([]byte(text), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Listen = []string{"127.0.0.1:53"}
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := c.tsigKeys()
+	rules, errs := c.transferRules(keys)
+	if len(errs) > 0 || len(rules) != 2 {
+		t.Fatal(rules, errs)
+	}
+	if rules[0].Keys[0] != "xfr-key." || rules[0].Notify[0] != "10.1.0.53:53" || rules[0].Networks[0].String() != "10.0.0.0/8" || rules[0].View != "" {
+		t.Errorf("rule 0: %+v", rules[0])
+	}
+	if rules[1].View != "vpc-a" || rules[1].Keys[0] != "vpc-a-key." {
+		t.Errorf("rule 1: %+v", rules[1])
+	}
+	if c.Catalog.Zone != "catalog.hybridns." || c.journalConfig().MaxBytes != 64<<20 || c.journalConfig().Versions != 50 {
+		t.Errorf("catalog %+v journal %+v", c.Catalog, c.journalConfig())
+	}
+	for _, bad := range []struct{ yaml, want string }{
+		{"transfer: [{view: vpc-a, networks: [10.0.0.0/8]}]", "needs keys"},
+		{"transfer: [{notify: [1.2.3.4]}]", "needs keys or networks"},
+		{"transfer: [{keys: [nope]}]", "not defined"},
+		{"transfer: [{networks: [10.0.0.0/33]}]", "network"},
+		{"transfer: [{networks: [10.0.0.0/8], notify: [host.example]}]", "want IP or IP:port"},
+		{"journal: {max_bytes: lots}", "size"},
+	} {
+		c, err := parseConfig([]byte(bad.yaml), "x.yaml")
+		if err == nil {
+			c.Listen = []string{"127.0.0.1:53"}
+			err = c.validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: %v, want an error with %q", bad.yaml, err, bad.want)
+		}
+	}
+}

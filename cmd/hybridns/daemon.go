@@ -80,6 +80,7 @@ func serveCmd(c *cli.Context) error {
 	log.Info("starting", slog.String("version", buildVersion()))
 	d := &daemon{cli: c, log: log, level: level, store: zonestore.NewStore(), cfg: cfg}
 	d.cur.Store(cfg)
+	journal := d.store.EnableJournal(cfg.journalConfig()) // before any zone loads
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -135,6 +136,9 @@ func serveCmd(c *cli.Context) error {
 		TCPIdleTimeout: cfg.TCP.IdleTimeout,
 		MaxTCPConns:    cfg.TCP.MaxConnections,
 		ProxyProtocol:  cfg.ProxyProtocol.Enabled,
+		Journal:        journal,
+		CatalogZone:    cfg.Catalog.Zone,
+		CatalogViews:   cfg.catalogViews(),
 		Logger:         log,
 	}
 	scfg.MaxTCPConnsPerClient = cfg.TCP.MaxConnectionsPerClient
@@ -266,6 +270,7 @@ func (d *daemon) policy(cfg *Config, fwd forwarderCloser) server.Policy {
 	p.AllowRecursion, _ = cfg.recursionPrefixes()
 	p.TSIGKeys, _ = cfg.tsigKeys() // validated before
 	p.UpdatePolicy, _ = cfg.updatePolicies()
+	p.Transfer, _ = cfg.transferRules(p.TSIGKeys)
 	for _, v := range cfg.Views {
 		sv := server.View{Name: v.Name}
 		for _, pfx := range v.Clients {
@@ -368,6 +373,8 @@ func (d *daemon) checkImmutable(next *Config) error {
 	same("api_trusted_proxies", d.cfg.APITrustedProxies, next.APITrustedProxies)
 	same("api_proxy_protocol", d.cfg.APIProxyProtocol, next.APIProxyProtocol)
 	same("reverse", d.cfg.Reverse, next.Reverse)
+	same("catalog", d.cfg.Catalog, next.Catalog)
+	same("journal", d.cfg.Journal, next.Journal)
 	return errors.Join(errs...)
 }
 

@@ -18,7 +18,7 @@ import (
 func newRegistry(srv *server.Server, fwd func() *forwarder.Forwarder, store *zonestore.Store, syncers []*r53.Syncer, api *r53.APICounters) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(srv.Collector())
+	reg.MustRegister(srv.Collector(), srv.XfrCollector())
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "hybridns_build_info", Help: "Build version; always 1.",
 		ConstLabels: prometheus.Labels{"version": buildVersion(), "goversion": runtime.Version()}})
 	build.Set(1)

@@ -42,14 +42,20 @@ type Server struct {
 	log  *syncBuffer
 }
 
+// PID is the server process's id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
 // Log returns what the server has written to stdout and stderr so far.
 func (s *Server) Log() string { return s.log.String() }
 
 const (
 	startAttempts = 3
-	readyTimeout  = 15 * time.Second
 	stopTimeout   = 5 * time.Second
 )
+
+// ReadyTimeout is how long a server may take to answer for its zones
+// (tests of very large zones raise it).
+var ReadyTimeout = 15 * time.Second
 
 // InstallHint is the advice given when a reference server is missing.
 const InstallHint = "run the project's CI setup (`bash .ci/run`) or install it: `apt-get install -y bind9 bind9-dnsutils knot`"
@@ -365,7 +371,7 @@ func Start(t testing.TB, name string, fixedPort int, zones []Zone, argv func(dir
 
 // waitReady polls every zone's SOA until each is answered authoritatively.
 func (s *Server) waitReady(zones []Zone) error {
-	deadline := time.Now().Add(readyTimeout)
+	deadline := time.Now().Add(ReadyTimeout)
 	c := &dns.Client{Net: "udp", Timeout: 300 * time.Millisecond}
 	pending := make([]string, 0, len(zones))
 	for _, z := range zones {
@@ -383,7 +389,7 @@ func (s *Server) waitReady(zones []Zone) error {
 		default:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no authoritative SOA for %v within %v (last: %s)", pending, readyTimeout, last)
+			return fmt.Errorf("no authoritative SOA for %v within %v (last: %s)", pending, ReadyTimeout, last)
 		}
 		m := new(dns.Msg)
 		m.SetQuestion(max(pending[0], "."), dns.TypeSOA)
@@ -439,4 +445,71 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// StartNamedConfig runs named with options lines of ours plus options (put
+// inside `options { }`) and statements (keys, zones: typically
+// secondaries), and waits until every zone in wait answers an
+// authoritative SOA. Paths in statements are relative to Dir.
+func StartNamedConfig(t testing.TB, wait []Zone, options, statements string) *Server {
+	t.Helper()
+	bin, err := lookBin("named")
+	if err != nil {
+		t.Fatalf("BIND 9 is required for this test and is missing (%v): %s", err, InstallHint)
+	}
+	return start(t, "named", wait, func(dir string, port int) ([]string, error) {
+		conf := fmt.Sprintf(`options {
+	directory %q;
+	pid-file %q;
+	session-keyfile %q;
+	managed-keys-directory %q;
+	listen-on port %d { 127.0.0.1; };
+	listen-on-v6 { none; };
+	recursion no;
+	notify no;
+	dnssec-validation no;
+	check-names secondary ignore;
+	allow-query { any; };
+	allow-transfer { none; };
+%s
+};
+controls { };
+%s
+`, dir, filepath.Join(dir, "named.pid"), filepath.Join(dir, "session.key"), dir, port, options, statements)
+		path := filepath.Join(dir, "named.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			return nil, err
+		}
+		return []string{bin, "-g", "-4", "-n", "1", "-c", path}, nil
+	})
+}
+
+// StartKnotConfig runs knotd with our server, database and log sections
+// followed by body (key, remote, acl, template and zone sections), and
+// waits until every zone in wait answers an authoritative SOA.
+func StartKnotConfig(t testing.TB, wait []Zone, body func(dir string) string) *Server {
+	t.Helper()
+	bin, err := lookBin("knotd")
+	if err != nil {
+		t.Fatalf("Knot DNS is required for this test and is missing (%v): %s", err, InstallHint)
+	}
+	return start(t, "knotd", wait, func(dir string, port int) ([]string, error) {
+		conf := fmt.Sprintf(`server:
+  rundir: %q
+  listen: 127.0.0.1@%d
+  udp-workers: 1
+  tcp-workers: 1
+  background-workers: 1
+database:
+  storage: %q
+log:
+  - target: stderr
+    any: info
+%s`, dir, port, dir, body(dir))
+		path := filepath.Join(dir, "knot.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			return nil, err
+		}
+		return []string{bin, "-c", path}, nil
+	})
 }

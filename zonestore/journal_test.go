@@ -1,0 +1,151 @@
+package zonestore
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+func buildZone(t *testing.T, serial uint32, rrs []string) *Zone {
+	t.Helper()
+	b := NewBuilder("j.example.")
+	all := append([]string{fmt.Sprintf("j.example. 300 IN SOA ns.j.example. hm.j.example. %d 1 1 1 1", serial), "j.example. 300 IN NS ns.j.example."}, rrs...)
+	for _, s := range all {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Add(rr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	z, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
+func rrStrings(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		if rr.Header().Rrtype != dns.TypeSOA {
+			out = append(out, rr.String())
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// TestDiffTurnsOldIntoNew: for random pairs of zones, old minus Deleted
+// plus Added is new — names and types appearing and vanishing, TTL changes,
+// sets growing and shrinking.
+func TestDiffTurnsOldIntoNew(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	gen := func() []string {
+		var out []string
+		for i := 0; i < 40; i++ {
+			if rnd.IntN(2) == 0 {
+				continue
+			}
+			name := fmt.Sprintf("n%d.j.example.", i%15)
+			switch rnd.IntN(3) {
+			case 0:
+				out = append(out, fmt.Sprintf("%s %d IN A 192.0.2.%d", name, 60*(1+rnd.IntN(2)), i))
+			case 1:
+				out = append(out, fmt.Sprintf("%s 300 IN TXT \"t%d\"", name, rnd.IntN(3)))
+			default:
+				out = append(out, fmt.Sprintf("%s 300 IN MX %d mx.example.", name, rnd.IntN(3)))
+			}
+		}
+		return out
+	}
+	for i := 0; i < 200; i++ {
+		old, new := buildZone(t, 1, gen()), buildZone(t, 2, gen())
+		ch := Diff(old, new)
+		set := map[string]bool{}
+		for _, s := range rrStrings(old.RRs()) {
+			set[s] = true
+		}
+		for _, rr := range ch.Deleted {
+			if !set[rr.String()] {
+				t.Fatalf("deletes %s, which the old zone lacks", rr)
+			}
+			delete(set, rr.String())
+		}
+		for _, rr := range ch.Added {
+			if set[rr.String()] {
+				t.Fatalf("adds %s, which is already there", rr)
+			}
+			set[rr.String()] = true
+		}
+		var got []string
+		for s := range set {
+			got = append(got, s)
+		}
+		slices.Sort(got)
+		if want := rrStrings(new.RRs()); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("old + diff:\n%s\nnew:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if ch.From.Serial != 1 || ch.To.Serial != 2 || ch.Size() <= 0 {
+			t.Fatalf("change %d → %d size %d", ch.From.Serial, ch.To.Serial, ch.Size())
+		}
+	}
+}
+
+// TestJournalBounds: the journal keeps what its bounds allow, restarts on
+// a serial that does not move forward, and forgets removed zones.
+func TestJournalBounds(t *testing.T) {
+	s := NewStore()
+	rec := func(i int) string {
+		return fmt.Sprintf("r%d.j.example. 300 IN TXT \"%s\"", i, strings.Repeat("x", 200))
+	}
+	var recs []string
+	s.PutZone(DefaultView, buildZone(t, 1, recs))
+	j := s.EnableJournal(JournalConfig{Versions: 100, MaxBytes: 2000})
+	for serial := uint32(2); serial <= 20; serial++ {
+		recs = append(recs, rec(int(serial)))
+		s.PutZone(DefaultView, buildZone(t, serial, recs))
+	}
+	v, b := j.Stats()
+	if b > 2000 || v < 2 || v > 9 {
+		t.Fatalf("journal: %d versions, %d bytes (max 2000)", v, b)
+	}
+	if _, ok := j.Since(DefaultView, "j.example.", 1, 20); ok {
+		t.Error("bridges beyond its byte bound")
+	}
+	if ch, ok := j.Since(DefaultView, "j.example.", 18, 20); !ok || len(ch) != 2 || len(ch[0].Added) != 1 {
+		t.Errorf("18 → 20: %v %v", ch, ok)
+	}
+	// Same serial, new data: nothing can bridge to it.
+	s.PutZone(DefaultView, buildZone(t, 20, append(recs, rec(99))))
+	if v, _ := j.Stats(); v != 0 {
+		t.Errorf("after a serial that did not move: %d versions", v)
+	}
+	s.PutZone(DefaultView, buildZone(t, 21, recs))
+	if _, ok := j.Since(DefaultView, "j.example.", 20, 21); !ok {
+		t.Error("no change 20 → 21")
+	}
+	s.DeleteZone(DefaultView, "j.example.")
+	if v, b := j.Stats(); v != 0 || b != 0 {
+		t.Errorf("after removing the zone: %d versions %d bytes", v, b)
+	}
+}
+
+// TestCanonicalKeyOrder: sorting by canonicalKey is canonicalLess.
+func TestCanonicalKeyOrder(t *testing.T) {
+	names := []string{".", "example.", "a.example.", "z.example.", "yljkjljk.a.example.", "z.a.example.", "zabc.a.example.",
+		"*.z.example.", "\\200.z.example.", "a\\.b.example.", "ab.example.", "a-.example.", "example.org.", "b.example.org."}
+	for _, a := range names {
+		for _, b := range names {
+			ka, kb := string(canonicalKey(nil, a)), string(canonicalKey(nil, b))
+			if (ka < kb) != canonicalLess(a, b) {
+				t.Errorf("%s < %s: key says %v, canonicalLess %v", a, b, ka < kb, canonicalLess(a, b))
+			}
+		}
+	}
+}
