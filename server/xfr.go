@@ -127,6 +127,11 @@ func (s *Server) serveTransfer(w dns.ResponseWriter, r *dns.Msg) {
 		fail(dns.RcodeRefused, "refused")
 		return
 	}
+	if !z.Available() {
+		// Ours, but without data (never loaded, expired): as BIND, SERVFAIL.
+		fail(dns.RcodeServerFailure, "unavailable")
+		return
+	}
 	var rrs []dns.RR
 	switch {
 	case q.Qtype == dns.TypeAXFR:

@@ -118,8 +118,8 @@ func (x *xfrLoop) run(ctx context.Context) {
 				continue
 			}
 			z := snap.Zone(c.View, c.Origin)
-			if z == nil {
-				continue // gone again
+			if z == nil || !z.Available() {
+				continue // gone again, or without data to offer
 			}
 			for i := range pol.transfer {
 				rule := &pol.transfer[i]

@@ -99,8 +99,9 @@ func (j *Journal) Stats() (versions, bytes int64) { return j.versions.Load(), j.
 func (j *Journal) record(prev, next *Snapshot) {
 	for _, c := range Changed(prev, next) {
 		k := journalKey{c.View, c.Origin}
-		if c.Old == nil || c.New == nil || !SerialLess(c.Old.Serial(), c.New.Serial()) {
-			// New, removed, or a serial that did not move forward: no
+		if c.Old == nil || c.New == nil || !c.Old.Available() || !c.New.Available() || !SerialLess(c.Old.Serial(), c.New.Serial()) {
+			// New, removed, without data (claimed, expired), or a serial
+			// that did not move forward: no
 			// secondary can be brought from the old version to this one
 			// by IXFR.
 			j.reset(k)

@@ -149,3 +149,17 @@ func TestCanonicalKeyOrder(t *testing.T) {
 		}
 	}
 }
+
+// A claimed zone without data (Unavailable: never loaded, expired) has no
+// SOA: the journal must not diff it (it crashed the process once).
+func TestJournalSkipsUnavailable(t *testing.T) {
+	s := NewStore()
+	j := s.EnableJournal(JournalConfig{})
+	s.PutZone(DefaultView, Unavailable("j.example.", "file"))
+	s.PutZone(DefaultView, buildZone(t, 5, nil))
+	s.PutZone(DefaultView, Unavailable("j.example.", "file"))
+	s.PutZone(DefaultView, buildZone(t, 6, nil))
+	if v, _ := j.Stats(); v != 0 {
+		t.Errorf("%d journal versions across unavailable zones, want 0", v)
+	}
+}
