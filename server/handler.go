@@ -464,7 +464,7 @@ func (s *Server) aliasOut(m, r *dns.Msg, c client, snap *zonestore.Snapshot, tar
 	}
 	m.Answer = rrs
 	if len(m.Answer) == 0 {
-		if z := snap.Find(c.view, qname); z != nil {
+		if z := snap.Find(c.view, qname); z != nil && z.Available() {
 			m.Ns = []dns.RR{z.NegativeSOA()}
 		}
 	}
