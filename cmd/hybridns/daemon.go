@@ -81,6 +81,7 @@ func serveCmd(c *cli.Context) error {
 		return err
 	}
 	d.setForwarder(d.fwd)
+	logBuiltinRules(cfg, log)
 	if cfg.ZoneDir != "" {
 		d.loader = zonedir.New(cfg.ZoneDir, d.store, zonestore.DefaultView, log)
 		d.loader.Reject = func(origin string) error { return ruleConflict(d.config(), origin) }
@@ -485,6 +486,17 @@ func (d *daemon) mux() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"pending": pending})
+	})
+	d.statusRoutes(mux, func(w http.ResponseWriter, r *http.Request) bool {
+		if !allowed(r) {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return false
+		}
+		if err := controlRequestOK(r); err != nil {
+			http.Error(w, "forbidden: "+err.Error(), http.StatusForbidden)
+			return false
+		}
+		return true
 	})
 	return mux
 }

@@ -59,6 +59,15 @@ func main() {
 				Action:    keygenCmd,
 			},
 			{
+				Name:  "status",
+				Usage: "show a running instance's zones, forwarding rules and upstream health (GET /status)",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "http", Value: "127.0.0.1:8053", Usage: "the instance's HTTP address (its http_listen)", EnvVars: []string{"HYBRIDNS_HTTP_LISTEN"}},
+					&cli.BoolFlag{Name: "json", Usage: "print the JSON document as served"},
+				},
+				Action: statusCmd,
+			},
+			{
 				Name:  "version",
 				Usage: "print the version",
 				Action: func(c *cli.Context) error {

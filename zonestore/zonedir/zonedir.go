@@ -137,6 +137,8 @@ type fileState struct {
 	seenAt     time.Time
 	claimed    bool // an Unavailable placeholder is published for it
 	lastReason string
+	loadedAt   time.Time // when zone was published
+	triedAt    time.Time // when a version was last read or refused
 }
 
 // New returns a loader for dir publishing into view of store.
@@ -535,6 +537,7 @@ func (l *Loader) scanFile(root, path, origin string, now time.Time) error {
 	}
 	l.store.PutZone(l.view, z)
 	f.loaded, f.zone, f.sum, f.claimed = st, z, sum, false
+	f.loadedAt, f.triedAt = now, now
 	f.failed, f.failedErr, f.lastReason = stamp{}, "", ""
 	l.log.Info("zone loaded", slog.String("zone", origin), slog.String("file", path),
 		slog.Int("records", z.Records()), slog.Uint64("serial", uint64(z.Serial())))
@@ -546,6 +549,7 @@ func (l *Loader) scanFile(root, path, origin string, now time.Time) error {
 // says truthfully what serves meanwhile.
 func (l *Loader) refuse(f *fileState, path string, st stamp, err error) error {
 	msg := err.Error()
+	f.triedAt = time.Now()
 	if st.valid() {
 		f.failed = st
 	} else if f.failedErr == msg {
