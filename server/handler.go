@@ -747,6 +747,7 @@ func (s *Server) reply(r *dns.Msg, rcode int) *dns.Msg {
 	}
 	if o := soleOPT(r); o != nil {
 		m.SetEdns0(s.cfg.UDPSize, o.Do())
+		s.addNSID(m, o)
 	}
 	return m
 }

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -91,7 +92,10 @@ type Config struct {
 	// UpdateTimeout bounds one UPDATE, Route 53 retries included
 	// (default 30s).
 	UpdateTimeout time.Duration
-	Logger        *slog.Logger
+	// NSID is this instance's name server identifier (RFC 5001), sent in
+	// the reply's OPT to a query that asks for it; empty: none is sent.
+	NSID   []byte
+	Logger *slog.Logger
 }
 
 // DefaultRecursionClients returns loopback, RFC 1918, RFC 6598 shared
@@ -211,6 +215,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UDPSize == 0 {
 		cfg.UDPSize = 1232
 	}
+	cfg.NSID = bytes.Clone(cfg.NSID) // ours: the caller's slice may change
 	if cfg.ProxyProtocol && len(cfg.ProxyTrusted) == 0 {
 		// An empty list must not mean "anyone": every client could
 		// claim an inside address and pass the ACLs and views.

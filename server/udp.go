@@ -301,6 +301,9 @@ func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[512
 		if ok, markers = fastOptions(pkt[o+11:]); !ok {
 			return nil, fastSlow // checkQuery decides (FORMERR when miekg cannot read it)
 		}
+		if len(s.cfg.NSID) > 0 && hasOption(pkt[o+11:], dns.EDNS0NSID) {
+			return nil, fastSlow // the one reply builder adds our NSID
+		}
 		edns, do = true, pkt[o+7]&0x80 != 0
 		limit = min(max(int(binary.BigEndian.Uint16(pkt[o+3:])), dns.MinMsgSize), s.udpSize)
 	} else if qend != len(pkt) {

@@ -59,6 +59,9 @@ type Config struct {
 	ZoneMaxRecords         int           `yaml:"zone_max_records"`
 	ZoneQuiet              time.Duration `yaml:"zone_quiet"`
 	ZoneSerialMustIncrease bool          `yaml:"zone_serial_must_increase"`
+	// NSID (RFC 5001) identifies this instance to a query that asks (dig
+	// +nsid): "hostname" for the host name, or the text itself.
+	NSID string `yaml:"nsid"`
 
 	file string     // where it was read from, for messages
 	root *yaml.Node // the document, for the line of a key in messages
@@ -479,6 +482,9 @@ func (c *Config) validate() error {
 				}
 			}
 		}
+	}
+	if _, err := c.nsidBytes(); err != nil {
+		errs = append(errs, err)
 	}
 	keys, kerrs := c.tsigKeys()
 	errs = append(errs, kerrs...)

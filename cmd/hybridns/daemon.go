@@ -133,6 +133,7 @@ func serveCmd(c *cli.Context) error {
 		Logger:         log,
 	}
 	scfg.MaxTCPConnsPerClient = cfg.TCP.MaxConnectionsPerClient
+	scfg.NSID, _ = cfg.nsidBytes() // validated
 	for _, p := range cfg.ProxyProtocol.Trusted {
 		scfg.ProxyTrusted = append(scfg.ProxyTrusted, mustPrefix(p))
 	}
@@ -333,6 +334,7 @@ func (d *daemon) checkImmutable(next *Config) error {
 	same("log.format", d.cfg.Log.Format, next.Log.Format)
 	same("log.queries", d.cfg.Log.Queries, next.Log.Queries)
 	same("http_control_from", d.cfg.HTTPControl, next.HTTPControl)
+	same("nsid", d.cfg.NSID, next.NSID)
 	return errors.Join(errs...)
 }
 
