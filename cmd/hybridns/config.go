@@ -62,6 +62,11 @@ type Config struct {
 	// NSID (RFC 5001) identifies this instance to a query that asks (dig
 	// +nsid): "hostname" for the host name, or the text itself.
 	NSID string `yaml:"nsid"`
+	// ResolvConf is the file whose nameservers the "resolv.conf" upstream
+	// stands for (default /etc/resolv.conf).
+	ResolvConf string `yaml:"resolv_conf"`
+
+	resolvServers []string // its nameservers, read by validate
 
 	file string     // where it was read from, for messages
 	root *yaml.Node // the document, for the line of a key in messages
@@ -482,6 +487,9 @@ func (c *Config) validate() error {
 				}
 			}
 		}
+	}
+	if err := c.loadResolvConf(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := c.nsidBytes(); err != nil {
 		errs = append(errs, err)

@@ -340,6 +340,7 @@ func (d *daemon) checkImmutable(next *Config) error {
 
 func sameForwarding(a, b *Config) bool {
 	return reflect.DeepEqual(a.Forward, b.Forward) && reflect.DeepEqual(a.ForwardDefault, b.ForwardDefault) &&
+		reflect.DeepEqual(a.resolvServers, b.resolvServers) &&
 		reflect.DeepEqual(a.AWS, b.AWS) && a.Cache == b.Cache && reflect.DeepEqual(a.Upstream, b.Upstream)
 }
 
