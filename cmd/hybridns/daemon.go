@@ -150,7 +150,7 @@ func serveCmd(c *cli.Context) error {
 		return err
 	}
 	if err := d.srv.Start(ctx); err != nil {
-		return err
+		return bindHint(err)
 	}
 	for _, sy := range d.syncers {
 		go sy.Run(ctx)

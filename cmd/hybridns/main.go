@@ -68,6 +68,12 @@ func main() {
 				Action: statusCmd,
 			},
 			{
+				Name:   "health",
+				Usage:  "exit 0 when a running instance's /healthz says ok (for a container HEALTHCHECK), 1 otherwise",
+				Flags:  healthFlags(),
+				Action: healthCmd,
+			},
+			{
 				Name:  "version",
 				Usage: "print the version",
 				Action: func(c *cli.Context) error {

@@ -250,7 +250,7 @@ func statusCmd(c *cli.Context) error {
 
 func fetchStatus(addr string, timeout time.Duration) (*statusReport, error) {
 	cl := &http.Client{Timeout: timeout}
-	resp, err := cl.Get("http://" + addr + "/status")
+	resp, err := cl.Get("http://" + httpTarget(addr) + "/status")
 	if err != nil {
 		return nil, fmt.Errorf("status: %w (is hybridns serving HTTP on %s? see --http)", err, addr)
 	}
