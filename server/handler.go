@@ -51,6 +51,11 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		s.writeError(w, r, rc)
 		return
 	}
+	if r.Opcode == dns.OpcodeQuery && isHealthProbe(r) {
+		wrote = true
+		_ = w.WriteMsg(s.reply(r, dns.RcodeSuccess)) // alive; not a client query
+		return
+	}
 	s.stats.Queries.Add(1)
 	var m *dns.Msg
 	var c client

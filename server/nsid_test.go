@@ -109,3 +109,28 @@ func TestNSIDFastPath(t *testing.T) {
 		t.Fatalf("fast path without NSID configured: %v", act)
 	}
 }
+
+// TestHealthProbeNotCounted: our probe is answered and not counted; the
+// same option with another nonce is an ordinary (counted) query.
+func TestHealthProbeNotCounted(t *testing.T) {
+	s := startServer(t, Config{})
+	before := s.stats.Queries.Load()
+	for _, netw := range []string{"udp", "tcp"} {
+		addr := s.udp
+		if netw == "tcp" {
+			addr = s.tcp
+		}
+		if r := exchange(t, netw, addr, s.HealthProbe()); r.Rcode != dns.RcodeSuccess {
+			t.Errorf("%s probe: %s", netw, dns.RcodeToString[r.Rcode])
+		}
+	}
+	if n := s.stats.Queries.Load() - before; n != 0 {
+		t.Errorf("health probes counted as %d queries", n)
+	}
+	forged := s.HealthProbe()
+	forged.IsEdns0().Option[0].(*dns.EDNS0_LOCAL).Data = []byte("guess")
+	exchange(t, "udp", s.udp, forged)
+	if n := s.stats.Queries.Load() - before; n != 1 {
+		t.Errorf("a forged probe counted as %d queries, want 1", n)
+	}
+}

@@ -534,6 +534,8 @@ func fastOptions(b []byte) (ok, markers bool) {
 		switch code {
 		case loopOptionCode:
 			markers = true
+		case healthOptionCode:
+			return false, false // our health probe: the handler answers it uncounted
 		case dns.EDNS0NSID, dns.EDNS0DAU, dns.EDNS0DHU, dns.EDNS0N3U, dns.EDNS0COOKIE, dns.EDNS0PADDING:
 			// opaque bytes to miekg
 		case dns.EDNS0SUBNET:

@@ -388,9 +388,7 @@ func (d *daemon) selfQuery() error {
 			addr = &net.UDPAddr{IP: net.IPv6loopback, Port: addr.Port}
 		}
 	}
-	m := new(dns.Msg)
-	m.SetQuestion(".", dns.TypeSOA)
-	m.RecursionDesired = false
+	m := d.srv.HealthProbe() // answered, not counted as a client query
 	c := &dns.Client{Net: "udp", Timeout: time.Second}
 	_, _, err := c.Exchange(m, addr.String())
 	return err
