@@ -20,6 +20,15 @@ func configFromCLI(c *cli.Context) (*Config, error) {
 			return nil, err
 		}
 	}
+	// A value from a flag or variable is blamed on it in messages.
+	for key, flag := range flagKeys {
+		if c.IsSet(flag) {
+			if cfg.fromFlags == nil {
+				cfg.fromFlags = map[string]string{}
+			}
+			cfg.fromFlags[key] = fromEnvOrFlag(flag, "HYBRIDNS_"+strings.ToUpper(strings.ReplaceAll(flag, "-", "_")))
+		}
+	}
 	if c.IsSet("listen") {
 		cfg.Listen = splitList(c.StringSlice("listen"))
 	}
@@ -95,6 +104,17 @@ func configFromCLI(c *cli.Context) (*Config, error) {
 		cfg.HTTPListen = ""
 	}
 	return cfg, cfg.validate()
+}
+
+// flagKeys maps config keys to the flags that override them (the
+// environment variable of each is HYBRIDNS_ and the flag's name).
+var flagKeys = map[string]string{
+	"listen": "listen", "zone_dir": "zone-dir", "http_listen": "http-listen", "forward": "forward",
+	"forward_default": "forward-default", "allow_recursion": "allow-recursion", "aws.vpc_cidr": "vpc-cidr",
+	"route53.discover": "route53", "route53.zones": "route53-zone", "route53.endpoint": "route53-endpoint",
+	"route53.interval": "route53-interval", "route53.rps": "route53-rps", "snapshot_dir": "snapshot-dir",
+	"log.level": "log-level", "log.format": "log-format", "log.queries": "log-queries", "lame_duck": "lame-duck",
+	"proxy_protocol.enabled": "proxy-protocol",
 }
 
 // splitList flattens comma-separated values.
