@@ -171,20 +171,27 @@ func serveCmd(c *cli.Context) error {
 		}
 	}
 
+	var stopSig os.Signal
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			_ = d.reload("SIGHUP")
 			continue
 		}
+		stopSig = sig
 		break
 	}
 	// Drain: /readyz turns 503 at once, DNS keeps answering for the lame
 	// duck period so the load balancer moves traffic away, then the
-	// listeners close after answering what is in flight.
+	// listeners close after answering what is in flight. The lame duck is
+	// for SIGTERM, what an orchestrator sends; Ctrl-C (SIGINT) in a
+	// terminal stops at once.
 	d.draining.Store(true)
 	lame := 5 * time.Second
 	if d.config().LameDuck != nil {
 		lame = *d.config().LameDuck
+	}
+	if stopSig == syscall.SIGINT {
+		lame = 0
 	}
 	log.Info("draining", slog.Duration("lame_duck", lame))
 	timer := time.NewTimer(lame)
@@ -335,6 +342,7 @@ func (d *daemon) checkImmutable(next *Config) error {
 	same("log.queries", d.cfg.Log.Queries, next.Log.Queries)
 	same("http_control_from", d.cfg.HTTPControl, next.HTTPControl)
 	same("nsid", d.cfg.NSID, next.NSID)
+	same("log.errors_per_second", d.cfg.Log.ErrorsPerSecond, next.Log.ErrorsPerSecond)
 	return errors.Join(errs...)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 )
@@ -14,7 +15,16 @@ import (
 var version = "dev"
 
 func main() {
-	app := &cli.App{
+	if err := newApp().Run(os.Args); err != nil {
+		writeFatal(os.Stderr, err, fatalFormat(os.Args))
+		os.Exit(1)
+	}
+}
+
+// newApp is the command line: its commands and flags (the README's tables
+// are tested against it).
+func newApp() *cli.App {
+	return &cli.App{
 		Name:  "hybridns",
 		Usage: "authoritative DNS for Route 53 zones and conditional forwarding for hybrid AWS networks",
 		Commands: []*cli.Command{
@@ -27,7 +37,7 @@ func main() {
 			{
 				Name:   "check",
 				Usage:  "validate a config and its zones; exit non-zero on any problem",
-				Flags:  configFlags(),
+				Flags:  checkFlags(),
 				Action: checkCmd,
 			},
 			{
@@ -48,7 +58,7 @@ func main() {
 				ArgsUsage: "FILE",
 				Flags: append(configFlags(),
 					&cli.StringFlag{Name: "zone", Required: true, Usage: "zone ID or name"},
-					&cli.BoolFlag{Name: "dry-run", Usage: "print the plan, change nothing"}),
+					&cli.BoolFlag{Name: "dry-run", Usage: "print the plan, change nothing", DefaultText: "off"}),
 				Action: importCmd,
 			},
 			{
@@ -63,7 +73,7 @@ func main() {
 				Usage: "show a running instance's zones, forwarding rules and upstream health (GET /status)",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "http", Value: "127.0.0.1:8053", Usage: "the instance's HTTP address (its http_listen)", EnvVars: []string{"HYBRIDNS_HTTP_LISTEN"}},
-					&cli.BoolFlag{Name: "json", Usage: "print the JSON document as served"},
+					&cli.BoolFlag{Name: "json", Usage: "print the JSON document as served", DefaultText: "off"},
 				},
 				Action: statusCmd,
 			},
@@ -83,10 +93,6 @@ func main() {
 			},
 		},
 	}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "hybridns:", err)
-		os.Exit(1)
-	}
 }
 
 func buildVersion() string {
@@ -103,26 +109,43 @@ func buildVersion() string {
 	return version
 }
 
+// configFlags are the flags of the commands that read a config. Each
+// overrides one config key; the help shows the built-in default only where
+// the flag has one of its own (a value in the file wins over it too).
 func configFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config file", EnvVars: []string{"HYBRIDNS_CONFIG"}},
-		&cli.StringSliceFlag{Name: "listen", Usage: "DNS listen address, UDP and TCP (repeatable; default :53)", EnvVars: []string{"HYBRIDNS_LISTEN"}},
-		&cli.StringFlag{Name: "zone-dir", Usage: "directory of <zone>.zone files, watched for changes", EnvVars: []string{"HYBRIDNS_ZONE_DIR"}},
-		&cli.StringFlag{Name: "http-listen", Usage: "HTTP address for /healthz, /readyz, /metrics, /reload, /sync (`off` to disable; default 127.0.0.1:8053)", EnvVars: []string{"HYBRIDNS_HTTP_LISTEN"}},
-		&cli.DurationFlag{Name: "lame-duck", Usage: "on SIGTERM keep answering this long with /readyz at 503 (default 5s)", EnvVars: []string{"HYBRIDNS_LAME_DUCK"}},
-		&cli.BoolFlag{Name: "proxy-protocol", Usage: "expect PROXY protocol v2 headers on TCP (behind an NLB; needs proxy_protocol.trusted in the config)", EnvVars: []string{"HYBRIDNS_PROXY_PROTOCOL"}},
-		&cli.StringSliceFlag{Name: "forward", Usage: "forwarding rule ZONE=ADDR[,ADDR…] (repeatable)", EnvVars: []string{"HYBRIDNS_FORWARD"}},
-		&cli.StringFlag{Name: "forward-default", Usage: "upstreams for every other name: ADDR[,ADDR…] (`vpc` = the VPC resolver)", EnvVars: []string{"HYBRIDNS_FORWARD_DEFAULT"}},
-		&cli.StringFlag{Name: "allow-recursion", Usage: "client networks that may use forwarding: CIDR[,CIDR…] (default loopback, RFC 1918, RFC 4193)", EnvVars: []string{"HYBRIDNS_ALLOW_RECURSION"}},
-		&cli.StringFlag{Name: "vpc-cidr", Usage: "the VPC's CIDR (the `vpc` upstream is its base + 2)", EnvVars: []string{"HYBRIDNS_VPC_CIDR"}},
-		&cli.BoolFlag{Name: "route53", Usage: "mirror every Route 53 hosted zone the credentials can see", EnvVars: []string{"HYBRIDNS_ROUTE53"}},
-		&cli.StringSliceFlag{Name: "route53-zone", Usage: "mirror this hosted zone (ID or name; repeatable)", EnvVars: []string{"HYBRIDNS_ROUTE53_ZONE"}},
-		&cli.StringFlag{Name: "route53-endpoint", Usage: "Route 53 API endpoint URL (a fake, LocalStack, moto)", EnvVars: []string{"HYBRIDNS_ROUTE53_ENDPOINT"}},
-		&cli.DurationFlag{Name: "route53-interval", Usage: "refresh interval per zone (default 5m)", EnvVars: []string{"HYBRIDNS_ROUTE53_INTERVAL"}},
-		&cli.Float64Flag{Name: "route53-rps", Usage: "Route 53 requests per second for the whole process (default 5)", EnvVars: []string{"HYBRIDNS_ROUTE53_RPS"}},
-		&cli.StringFlag{Name: "snapshot-dir", Usage: "keep the mirrored zones here for a cold start", EnvVars: []string{"HYBRIDNS_SNAPSHOT_DIR"}},
-		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn, error", EnvVars: []string{"HYBRIDNS_LOG_LEVEL"}},
-		&cli.StringFlag{Name: "log-format", Usage: "text or json", EnvVars: []string{"HYBRIDNS_LOG_FORMAT"}},
-		&cli.Float64Flag{Name: "log-queries", Usage: "fraction of queries to log (0..1)", EnvVars: []string{"HYBRIDNS_LOG_QUERIES"}},
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config `FILE`", EnvVars: []string{"HYBRIDNS_CONFIG"}},
+		&cli.StringSliceFlag{Name: "listen", Usage: "answer DNS on `ADDR` (IP:port or :port), UDP and TCP; repeatable", DefaultText: ":53", EnvVars: []string{"HYBRIDNS_LISTEN"}},
+		&cli.StringFlag{Name: "zone-dir", Usage: "serve the <zone>.zone files in `DIR`, watched for changes", EnvVars: []string{"HYBRIDNS_ZONE_DIR"}},
+		&cli.StringFlag{Name: "http-listen", Usage: "serve /healthz, /readyz, /metrics, /status and the control requests on `ADDR`; off disables it", DefaultText: "127.0.0.1:8053", EnvVars: []string{"HYBRIDNS_HTTP_LISTEN"}},
+		&cli.DurationFlag{Name: "lame-duck", Usage: "on SIGTERM keep answering for `DURATION` with /readyz at 503, then stop", DefaultText: "5s", EnvVars: []string{"HYBRIDNS_LAME_DUCK"}},
+		&cli.BoolFlag{Name: "proxy-protocol", Usage: "expect PROXY protocol v2 headers on TCP (behind an NLB; needs proxy_protocol.trusted in the config)", DefaultText: "off", EnvVars: []string{"HYBRIDNS_PROXY_PROTOCOL"}},
+		&cli.StringSliceFlag{Name: "forward", Usage: "forwarding rule `ZONE=ADDR[,ADDR…]`, repeatable", EnvVars: []string{"HYBRIDNS_FORWARD"}},
+		&cli.StringFlag{Name: "forward-default", Usage: "upstreams for every other name, `ADDR[,ADDR…]`: IP, IP:port, vpc (the VPC resolver) or resolv.conf (its nameservers)", EnvVars: []string{"HYBRIDNS_FORWARD_DEFAULT"}},
+		&cli.StringFlag{Name: "allow-recursion", Usage: "client networks that may use forwarding, `CIDR[,CIDR…]`", DefaultText: "loopback, RFC 1918, RFC 6598, RFC 4193", EnvVars: []string{"HYBRIDNS_ALLOW_RECURSION"}},
+		&cli.StringFlag{Name: "vpc-cidr", Usage: "the VPC's network `CIDR`; the upstream vpc is its base address + 2", EnvVars: []string{"HYBRIDNS_VPC_CIDR"}},
+		&cli.BoolFlag{Name: "route53", Usage: "mirror every Route 53 hosted zone the credentials can see", DefaultText: "off", EnvVars: []string{"HYBRIDNS_ROUTE53"}},
+		&cli.StringSliceFlag{Name: "route53-zone", Usage: "mirror this hosted zone (`ID` or name), repeatable", EnvVars: []string{"HYBRIDNS_ROUTE53_ZONE"}},
+		&cli.StringFlag{Name: "route53-endpoint", Usage: "Route 53 API endpoint `URL` (a fake, LocalStack, moto)", EnvVars: []string{"HYBRIDNS_ROUTE53_ENDPOINT"}},
+		&cli.DurationFlag{Name: "route53-interval", Usage: "refresh every hosted zone every `DURATION`", DefaultText: "5m", EnvVars: []string{"HYBRIDNS_ROUTE53_INTERVAL"}},
+		&cli.Float64Flag{Name: "route53-rps", Usage: "Route 53 requests per second (`N`) for the whole process", DefaultText: "5", EnvVars: []string{"HYBRIDNS_ROUTE53_RPS"}},
+		&cli.StringFlag{Name: "snapshot-dir", Usage: "keep the mirrored zones in `DIR` for a cold start", EnvVars: []string{"HYBRIDNS_SNAPSHOT_DIR"}},
+		&cli.StringFlag{Name: "log-level", Usage: "`LEVEL`: debug, info, warn or error", DefaultText: "info", EnvVars: []string{"HYBRIDNS_LOG_LEVEL"}},
+		&cli.StringFlag{Name: "log-format", Usage: "`FORMAT` of the log and of fatal errors: text or json", DefaultText: "text", EnvVars: []string{"HYBRIDNS_LOG_FORMAT"}},
+		&cli.Float64Flag{Name: "log-queries", Usage: "`FRACTION` of queries to log, 0 to 1", DefaultText: "0", EnvVars: []string{"HYBRIDNS_LOG_QUERIES"}},
 	}
+}
+
+// checkFlagNames are the flags `check` uses: those that change what is
+// validated (the others only steer a running server).
+var checkFlagNames = []string{"config", "listen", "zone-dir", "forward", "forward-default", "allow-recursion", "vpc-cidr", "log-format"}
+
+func checkFlags() []cli.Flag {
+	var out []cli.Flag
+	for _, f := range configFlags() {
+		if slices.Contains(checkFlagNames, f.Names()[0]) {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -97,6 +97,7 @@ func configFromCLI(c *cli.Context) (*Config, error) {
 	if c.IsSet("proxy-protocol") {
 		cfg.ProxyProtocol.Enabled = c.Bool("proxy-protocol")
 	}
+	configuredFormat = cfg.Log.Format // fatal errors from here on follow it
 	if cfg.HTTPListen == "" {
 		cfg.HTTPListen = "127.0.0.1:8053"
 	}
