@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 
 	"github.com/miekg/dns"
 )
@@ -13,8 +14,9 @@ import (
 const maxParseErrors = 20
 
 // ParseZone reads RFC 1035 zone-file text for origin. file names the source
-// in every error ("corp.example.zone:12:3: ..."). $INCLUDE is refused: a zone
-// directory must be self-contained and must not read arbitrary files.
+// in every error ("corp.example.zone:12:3: ..."). $INCLUDE is refused here:
+// only a caller that controls which files are opened allows it (see
+// ParseOptions.Include).
 func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
 	return ParseZoneLimit(r, origin, file, 0)
 }
@@ -27,9 +29,30 @@ var ErrTooManyRecords = errors.New("too many records")
 // $GENERATE expansions included (a few hundred bytes can generate millions);
 // past maxRecords it stops reading and fails. 0 means no bound.
 func ParseZoneLimit(r io.Reader, origin, file string, maxRecords int) (*Zone, error) {
+	return ParseZoneWith(r, origin, file, ParseOptions{MaxRecords: maxRecords})
+}
+
+// ParseOptions bound and widen what a zone file may do.
+type ParseOptions struct {
+	// MaxRecords bounds the records the text yields, $GENERATE and
+	// $INCLUDE included; 0 means no bound.
+	MaxRecords int
+	// Include, when set, allows $INCLUDE and is the only way included
+	// files are opened (the caller decides which files it hands out). The
+	// parser asks it for the path of the included file joined to the
+	// directory of file, without the leading slash (fs.FS rules).
+	Include fs.FS
+}
+
+// ParseZoneWith is ParseZoneLimit with $INCLUDE through o.Include.
+func ParseZoneWith(r io.Reader, origin, file string, o ParseOptions) (*Zone, error) {
+	maxRecords := o.MaxRecords
 	origin = Canonical(origin)
 	zp := dns.NewZoneParser(r, origin, file)
-	zp.SetIncludeAllowed(false)
+	zp.SetIncludeAllowed(o.Include != nil)
+	if o.Include != nil {
+		zp.SetIncludeFS(o.Include)
+	}
 	b := NewBuilder(origin)
 	b.SetSource(file)
 	var errs []error
