@@ -65,13 +65,17 @@ func TestIncludeStaysInside(t *testing.T) {
 	secret := filepath.Join(outside, "secret")
 	os.WriteFile(secret, []byte("root:x:0:0:root:/root:/bin/bash\n"), 0o644)
 	for name, inc := range map[string]string{
-		"dotdot":   "$INCLUDE ../" + filepath.Base(outside) + "/secret\n",
+		"dotdot":   "",
 		"absolute": "$INCLUDE " + secret + "\n",
 		"symlink":  "$INCLUDE link\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			os.Symlink(secret, filepath.Join(dir, "link"))
+			if inc == "" {
+				rel, _ := filepath.Rel(dir, secret)
+				inc = "$INCLUDE " + rel + "\n"
+			}
 			path := filepath.Join(dir, "x.example.zone")
 			writeOld(t, path, zoneText("x.example.", 1, "192.0.2.1")+inc)
 			l, store, _ := newLoader(dir)
