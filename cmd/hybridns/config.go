@@ -61,6 +61,9 @@ type Config struct {
 	ZoneMaxRecords         int           `yaml:"zone_max_records"`
 	ZoneQuiet              time.Duration `yaml:"zone_quiet"`
 	ZoneSerialMustIncrease bool          `yaml:"zone_serial_must_increase"`
+	// Zones lists zone files by name, as BIND's zone statements, besides
+	// the <zone>.zone files of zone_dir (files relative to zone_dir).
+	Zones []ZoneFileConfig `yaml:"zones"`
 	// NSID (RFC 5001) identifies this instance to a query that asks (dig
 	// +nsid): "hostname" for the host name, or the text itself.
 	NSID string `yaml:"nsid"`
@@ -181,6 +184,10 @@ type ViewConfig struct {
 	Name    string   `yaml:"name"`
 	Clients []string `yaml:"clients"`
 	VPCs    []string `yaml:"vpcs"`
+	// ZoneDir and Zones are zone files only this view's clients see; a
+	// zone here shadows the default view's zone of the same name.
+	ZoneDir string           `yaml:"zone_dir"`
+	Zones   []ZoneFileConfig `yaml:"zones"`
 }
 
 // LogConfig selects log level and format.
@@ -265,6 +272,9 @@ func parseConfig(data []byte, path string) (*Config, error) {
 	// Paths in the file are relative to the file, as BIND's and nginx's.
 	cfg.ZoneDir = cfg.path(cfg.ZoneDir)
 	cfg.SnapshotDir = cfg.path(cfg.SnapshotDir)
+	for i := range cfg.Views {
+		cfg.Views[i].ZoneDir = cfg.path(cfg.Views[i].ZoneDir)
+	}
 	for i, f := range cfg.TSIGKeyFiles {
 		cfg.TSIGKeyFiles[i] = cfg.path(f)
 	}
@@ -532,6 +542,7 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.checkZoneFiles()...)
 	if err := c.loadResolvConf(); err != nil {
 		errs = append(errs, err)
 	}

@@ -127,3 +127,18 @@ func TestConfigSyntaxError(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+func TestZoneListErrors(t *testing.T) {
+	c, err := parseConfig([]byte("listen: [\":53\"]\nzones:\n  - {name: corp.example, file: db.corp}\n  - {name: corp.example., file: db.corp2}\n  - {name: \"bad..name\", file: x}\n  - {name: other.example}\nviews:\n  - name: in\n    clients: [10.0.0.0/8]\n    zones: [{name: corp.example, file: db.in}]\n"), "c.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `c.yaml:3:3: zones: needs a zone_dir beside it, the directory the files are in
+c.yaml:4:12: zones: zone corp.example. listed twice
+c.yaml:5:12: zones: name "bad..name": want a zone name, like corp.example
+c.yaml:6:5: zones: zone other.example: file is required
+c.yaml:10:12: views[0].zones: needs a zone_dir beside it, the directory the files are in`
+	if err := c.validate(); err == nil || err.Error() != want {
+		t.Errorf("got:\n%v\nwant:\n%s", err, want)
+	}
+}

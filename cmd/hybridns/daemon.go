@@ -44,17 +44,19 @@ type daemon struct {
 	store *zonestore.Store
 	srv   *server.Server
 
-	mu      sync.Mutex // serializes reloads
-	cfg     *Config
-	cur     atomic.Pointer[Config] // cfg, for readers that must not wait on a reload
-	fwd     forwarderCloser
-	fwdNow  atomic.Pointer[forwarder.Forwarder] // for metrics: read without waiting on a reload
-	loader  *zonedir.Loader
-	syncers []*r53.Syncer
-	seconds []*secondary.Zone
-	pushers []*pusher
-	limiter *rate.Limiter
-	api     r53.APICounters
+	mu     sync.Mutex // serializes reloads
+	cfg    *Config
+	cur    atomic.Pointer[Config] // cfg, for readers that must not wait on a reload
+	fwd    forwarderCloser
+	fwdNow atomic.Pointer[forwarder.Forwarder] // for metrics: read without waiting on a reload
+	loader *zonedir.Loader
+	// viewLoaders serve the zone_dir of views (views: [{zone_dir}]).
+	viewLoaders []*zonedir.Loader
+	syncers     []*r53.Syncer
+	seconds     []*secondary.Zone
+	pushers     []*pusher
+	limiter     *rate.Limiter
+	api         r53.APICounters
 
 	loaded   atomic.Bool // every zone source delivered once
 	draining atomic.Bool
@@ -86,6 +88,7 @@ func serveCmd(c *cli.Context) error {
 		d.loader = zonedir.New(cfg.ZoneDir, d.store, zonestore.DefaultView, log)
 		d.loader.Reject = func(origin string) error { return ruleConflict(d.config(), origin) }
 		d.loader.SetOptions(cfg.zoneOptions())
+		d.loader.SetZones(zoneEntries(cfg.Zones))
 		// A broken file is logged and its zone answers SERVFAIL (never
 		// forwarded) until it loads; the others serve. /readyz waits for all.
 		_ = d.loader.Scan()
@@ -95,6 +98,7 @@ func serveCmd(c *cli.Context) error {
 			}
 		}()
 	}
+	d.startViewLoaders(ctx, cfg)
 	// One limiter for every Route 53 request of the process: the budget
 	// is the account's, whatever calls.
 	d.limiter = r53.NewLimiter(cfg.Route53.RPS, cfg.Route53.Burst)
@@ -310,11 +314,14 @@ func (d *daemon) reloadLocked(why string) (forwarderCloser, error) {
 	d.cur.Store(next)
 	d.setForwarder(fwd)
 	d.level.Set(parseLevel(next.Log.Level))
-	if d.loader != nil {
+	for _, l := range d.zoneLoaders() {
 		// A new config may change a refused file's verdict (limits, a
 		// forwarding rule gone): retry those too.
-		d.loader.SetOptions(next.zoneOptions())
-		_ = d.loader.Rescan()
+		l.SetOptions(next.zoneOptions())
+		if l == d.loader {
+			l.SetZones(zoneEntries(next.Zones)) // zones: changes on reload
+		}
+		_ = l.Rescan()
 	}
 	d.log.Info("config reloaded")
 	return nil, nil
@@ -332,6 +339,7 @@ func (d *daemon) checkImmutable(next *Config) error {
 	same("listen", d.cfg.Listen, next.Listen)
 	same("http_listen", d.cfg.HTTPListen, next.HTTPListen)
 	same("zone_dir", d.cfg.ZoneDir, next.ZoneDir)
+	same("views' zone_dir and zones", d.cfg.viewZoneDirs(), next.viewZoneDirs())
 	same("route53", d.cfg.Route53, next.Route53)
 	same("snapshot_dir", d.cfg.SnapshotDir, next.SnapshotDir)
 	same("secondary", d.cfg.Secondary, next.Secondary)
@@ -362,9 +370,9 @@ func (d *daemon) notReady() string {
 	if !d.loaded.Load() {
 		return "zones still loading"
 	}
-	if d.loader != nil {
+	for _, l := range d.zoneLoaders() {
 		// A zone file that has never loaded is a zone we cannot answer.
-		if err := d.loader.Ready(); err != nil {
+		if err := l.Ready(); err != nil {
 			return err.Error()
 		}
 	}

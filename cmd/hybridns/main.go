@@ -35,10 +35,11 @@ func newApp() *cli.App {
 				Action: serveCmd,
 			},
 			{
-				Name:   "check",
-				Usage:  "validate a config and its zones; exit non-zero on any problem",
-				Flags:  checkFlags(),
-				Action: checkCmd,
+				Name:      "check",
+				Usage:     "validate a config and its zones, or with --zone one zone file as named-checkzone does; exit non-zero on any problem",
+				ArgsUsage: "[--zone NAME FILE]",
+				Flags:     checkFlags(),
+				Action:    checkCmd,
 			},
 			{
 				Name:   "sync",
@@ -141,7 +142,7 @@ func configFlags() []cli.Flag {
 var checkFlagNames = []string{"config", "listen", "zone-dir", "forward", "forward-default", "allow-recursion", "vpc-cidr", "log-format"}
 
 func checkFlags() []cli.Flag {
-	var out []cli.Flag
+	out := []cli.Flag{&cli.StringFlag{Name: "zone", Usage: "check only the zone file FILE (the argument) for zone `NAME`, as named-checkzone NAME FILE"}}
 	for _, f := range configFlags() {
 		if slices.Contains(checkFlagNames, f.Names()[0]) {
 			out = append(out, f)

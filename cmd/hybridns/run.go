@@ -132,6 +132,12 @@ func splitList(vals []string) []string {
 }
 
 func checkCmd(c *cli.Context) error {
+	if c.IsSet("zone") {
+		return checkZoneCmd(c)
+	}
+	if c.String("config") == "" && c.NumFlags() == 0 {
+		return errors.New("nothing to check: give --config FILE, or --zone NAME FILE for one zone file")
+	}
 	cfg, err := configFromCLI(c)
 	if err != nil {
 		return err
@@ -144,21 +150,44 @@ func checkCmd(c *cli.Context) error {
 		defer fwd.Close()
 	}
 	zones := 0
-	if cfg.ZoneDir != "" {
-		zs, err := zonedir.Parse(cfg.ZoneDir, cfg.zoneOptions())
+	dirs := []struct {
+		view, dir string
+		list      []ZoneFileConfig
+	}{{"", cfg.ZoneDir, cfg.Zones}}
+	for _, v := range cfg.Views {
+		dirs = append(dirs, struct {
+			view, dir string
+			list      []ZoneFileConfig
+		}{v.Name, v.ZoneDir, v.Zones})
+	}
+	for _, d := range dirs {
+		if d.dir == "" {
+			continue
+		}
+		zs, unmatched, err := zonedir.ParseEntries(d.dir, zoneEntries(d.list), cfg.zoneOptions())
 		if err != nil {
 			errs = append(errs, err)
+		}
+		in := ""
+		if d.view != "" {
+			in = ", view " + d.view
 		}
 		for _, z := range zs {
 			if err := ruleConflict(cfg, z.Origin()); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", z.Source(), err))
 			}
-			fmt.Fprintf(c.App.Writer, "zone %s: %d records, serial %d (%s)\n", z.Origin(), z.Records(), z.Serial(), z.Source())
+			fmt.Fprintf(c.App.Writer, "zone %s: %d records, serial %d (%s%s)\n", z.Origin(), z.Records(), z.Serial(), z.Source(), in)
 		}
-		zones = len(zs)
+		for _, f := range unmatched {
+			fmt.Fprintf(c.App.Writer, "warning: %s matches no zone and is not served: name it <zone>.zone or list it under zones: (name, file)\n", f)
+		}
+		zones += len(zs)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	if zones == 0 && len(cfg.Forward) == 0 && len(cfg.ForwardDefault) == 0 && !cfg.Route53.enabled() && len(cfg.Secondary) == 0 {
+		return errors.New("nothing to check: the config serves no zone and forwards nothing")
 	}
 	fmt.Fprintf(c.App.Writer, "ok: %d zones\n", zones)
 	return nil

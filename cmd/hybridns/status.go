@@ -128,8 +128,8 @@ func (d *daemon) status() statusReport {
 		z.View = viewName(view)
 		rep.Zones = append(rep.Zones, z)
 	}
-	if d.loader != nil {
-		for _, f := range d.loader.Status() {
+	for _, l := range d.zoneLoaders() {
+		for _, f := range l.Status() {
 			z := zoneReport{Zone: f.Zone, Source: f.File, LastError: f.LastError}
 			if !f.LoadedAt.IsZero() {
 				t := f.LoadedAt.UTC()

@@ -135,3 +135,16 @@ func ParseEntries(dir string, entries []Entry, o Options) ([]*zonestore.Zone, []
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// ParseFile loads one zone file for origin as `named-checkzone` does, its
+// $INCLUDEs restricted to the file's directory.
+func ParseFile(path, origin string, o Options) (*zonestore.Zone, error) {
+	o = o.withDefaults()
+	root := resolvedDir(filepath.Dir(path))
+	data, _, err := readFile(root, path, o.MaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	z, _, err := parseFile(root, path, data, origin, o)
+	return z, err
+}
