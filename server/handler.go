@@ -167,15 +167,29 @@ func (s *Server) client(w dns.ResponseWriter) client {
 
 // viewOf returns the view whose networks hold addr most specifically.
 func (p *policy) viewOf(addr netip.Addr) (string, int) {
-	best, idx, bits := zonestore.DefaultView, 0, -1
+	if i := p.viewPos(addr); i >= 0 {
+		return p.views[i].Name, p.viewIdx[i]
+	}
+	return zonestore.DefaultView, 0
+}
+
+// viewPos is the position in p.views of addr's view, -1 for the default.
+func (p *policy) viewPos(addr netip.Addr) int {
+	pos, bits := -1, -1
 	for i, v := range p.views {
 		for _, pfx := range v.Clients {
 			if pfx.Bits() > bits && pfx.Contains(addr) {
-				best, idx, bits = v.Name, p.viewIdx[i], pfx.Bits()
+				pos, bits = i, pfx.Bits()
 			}
 		}
 	}
-	return best, idx
+	return pos
+}
+
+// queryRefused: addr's view has an allow_query that does not hold it.
+func (p *policy) queryRefused(addr netip.Addr) bool {
+	i := p.viewPos(addr)
+	return i >= 0 && p.views[i].AllowQuery != nil && !contains(p.views[i].AllowQuery, addr)
 }
 
 func contains(ps []netip.Prefix, addr netip.Addr) bool {
@@ -211,6 +225,11 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, client) {
 	}
 	c = s.client(w)
 	c.path = pathError
+	if c.pol.queryRefused(c.addr) {
+		s.stats.Refused.Add(1)
+		m.Rcode = dns.RcodeRefused
+		return m, c
+	}
 	switch q.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB:
 		// Zone transfers are not served (yet); meta types are not

@@ -134,3 +134,27 @@ func TestHealthProbeNotCounted(t *testing.T) {
 		t.Errorf("a forged probe counted as %d queries, want 1", n)
 	}
 }
+
+// TestViewAllowQuery: a view's allow_query refuses the view's other
+// clients, over UDP (the fast path defers to the handler) and TCP; a view
+// without one, or a client it holds, is answered.
+func TestViewAllowQuery(t *testing.T) {
+	for _, tc := range []struct {
+		allow []netip.Prefix
+		want  int
+	}{
+		{nil, dns.RcodeSuccess},
+		{[]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, dns.RcodeSuccess},
+		{[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, dns.RcodeRefused},
+		{[]netip.Prefix{}, dns.RcodeRefused},
+	} {
+		s := startServer(t, Config{Views: []View{{Name: "in", Clients: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AllowQuery: tc.allow}}})
+		for _, netw := range []string{"udp", "tcp"} {
+			addr := map[string]string{"udp": s.udp, "tcp": s.tcp}[netw]
+			r := exchange(t, netw, addr, query("www.example.org.", dns.TypeA, false))
+			if r.Rcode != tc.want {
+				t.Errorf("allow_query %v, %s: %s, want %s", tc.allow, netw, dns.RcodeToString[r.Rcode], dns.RcodeToString[tc.want])
+			}
+		}
+	}
+}

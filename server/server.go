@@ -42,6 +42,9 @@ type Forwarder interface {
 type View struct {
 	Name    string
 	Clients []netip.Prefix
+	// AllowQuery, when not nil, is who of the view's clients may query
+	// (BIND's allow-query in a view): others get REFUSED.
+	AllowQuery []netip.Prefix
 }
 
 // Config configures a Server. Store is required; everything else has a

@@ -318,6 +318,9 @@ func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[512
 	recurse := pol.fwd != nil && contains(pol.recurse, ip)
 	snap := s.cfg.Store.Load()
 	view, viewIdx := pol.viewOf(ip)
+	if pol.queryRefused(ip) {
+		return nil, fastSlow // the handler refuses it (allow_query of the view)
+	}
 	z := pol.zoneFor(snap, view, qname)
 	rd := flags&0x0100 != 0
 	if z == nil {

@@ -33,7 +33,8 @@ func TestZoneFileViews(t *testing.T) {
 		os.Chtimes(path, old, old)
 	}
 	cfg := "lame_duck: 0s\nzone_dir: outside\nzones: [{name: e2e.test, file: db.corp.example}]\n" +
-		"views:\n  - name: inside\n    clients: [127.0.0.2/32]\n    zone_dir: inside\n    zones: [{name: e2e.test, file: db.corp.example}]\n"
+		"views:\n  - name: inside\n    clients: [127.0.0.2/32]\n    zone_dir: inside\n    zones: [{name: e2e.test, file: db.corp.example}]\n" +
+		"  - name: locked\n    clients: [127.0.0.3/32]\n    allow_query: []\n"
 	path := filepath.Join(root, "hybridns.yaml")
 	port, _ := refserver.FreePort()
 	os.WriteFile(path, []byte("http_listen: 127.0.0.1:"+itoa(port)+"\n"+cfg), 0o644)
@@ -50,6 +51,9 @@ func TestZoneFileViews(t *testing.T) {
 	}
 	if got := firstA(askFrom(t, "127.0.0.2", hyb.Addr, "db.e2e.test.", dns.TypeA)); got != "10.0.0.20" {
 		t.Errorf("inside client, $INCLUDEd name: %s", got)
+	}
+	if r := askFrom(t, "127.0.0.3", hyb.Addr, "www.e2e.test.", dns.TypeA); r.Rcode != dns.RcodeRefused {
+		t.Errorf("client of a view with allow_query []: %s, want REFUSED", dns.RcodeToString[r.Rcode])
 	}
 	if r := askFrom(t, "127.0.0.1", hyb.Addr, "db.e2e.test.", dns.TypeA); r.Rcode != dns.RcodeNameError {
 		t.Errorf("default client sees the inside view's name: %v", r)

@@ -188,6 +188,9 @@ type ViewConfig struct {
 	// zone here shadows the default view's zone of the same name.
 	ZoneDir string           `yaml:"zone_dir"`
 	Zones   []ZoneFileConfig `yaml:"zones"`
+	// AllowQuery, when set, is who of the view's clients may query
+	// (BIND's allow-query); the others get REFUSED. [] refuses all.
+	AllowQuery []string `yaml:"allow_query"`
 }
 
 // LogConfig selects log level and format.
@@ -495,6 +498,11 @@ func (c *Config) validate() error {
 		for j, p := range v.Clients {
 			if msg := cidrProblem(p); msg != "" {
 				errs = append(errs, fmt.Errorf("%s: view %s: client network %q: %s", c.at(fmt.Sprintf("%s.clients[%d]", view, j)), v.Name, p, msg))
+			}
+		}
+		for j, p := range v.AllowQuery {
+			if msg := cidrProblem(p); msg != "" {
+				errs = append(errs, fmt.Errorf("%s: view %s: allow_query %q: %s", c.at(fmt.Sprintf("%s.allow_query[%d]", view, j)), v.Name, p, msg))
 			}
 		}
 	}

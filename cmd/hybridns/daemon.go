@@ -259,6 +259,12 @@ func (d *daemon) policy(cfg *Config, fwd forwarderCloser) server.Policy {
 		for _, pfx := range v.Clients {
 			sv.Clients = append(sv.Clients, mustPrefix(pfx))
 		}
+		if v.AllowQuery != nil {
+			sv.AllowQuery = []netip.Prefix{} // given: exactly these ([] refuses every client of the view)
+			for _, pfx := range v.AllowQuery {
+				sv.AllowQuery = append(sv.AllowQuery, mustPrefix(pfx))
+			}
+		}
 		p.Views = append(p.Views, sv)
 	}
 	return p
