@@ -110,7 +110,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	}
 	d := time.Since(start)
 	s.metrics.observe(c.viewIdx, c.path, m.Rcode, r.Question[0].Qtype, d)
-	if s.cfg.QueryLogSample > 0 {
+	if s.queryLogSample() > 0 {
 		if c.addr == (netip.Addr{}) {
 			c.addr = remoteIP(w)
 		}

@@ -119,6 +119,7 @@ func DefaultRecursionClients() []netip.Prefix {
 // Server is a running set of DNS listeners sharing one handler.
 type Server struct {
 	cfg      Config
+	qlSample atomic.Uint64 // query-log fraction (float64 bits); SetQueryLogSample changes it
 	log      *slog.Logger
 	udpSize  int
 	servers  []*dns.Server // TCP
@@ -252,6 +253,7 @@ func New(cfg Config) (*Server, error) {
 		metrics: newQueryMetrics(),
 		rrl:     NewRRL(cfg.RRL),
 	}
+	s.SetQueryLogSample(cfg.QueryLogSample)
 	if err := s.Reconfigure(Policy{Forwarder: cfg.Forwarder, AllowRecursion: cfg.AllowRecursion, Views: cfg.Views, Routing: cfg.Routing,
 		TSIGKeys: cfg.TSIGKeys, UpdatePolicy: cfg.UpdatePolicy}); err != nil {
 		return nil, err

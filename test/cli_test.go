@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -85,5 +86,30 @@ func TestFatalErrorJSON(t *testing.T) {
 	out, _ := runCmd(t, dir, bin, "check", "--config", bad)
 	if !strings.HasPrefix(out, "hybridns: "+bad+":2:1: unknown key") {
 		t.Errorf("text: %q", out)
+	}
+}
+
+// TestQueryLogOnReload: log.queries turns query logging on and off with a
+// reload, without a restart.
+func TestQueryLogOnReload(t *testing.T) {
+	bin := refserver.BuildHybridns(t)
+	dir, zones := writeZoneDir(t)
+	port, _ := refserver.FreePort()
+	httpAddr := "127.0.0.1:" + strconv.Itoa(port)
+	path := filepath.Join(t.TempDir(), "hybridns.yaml")
+	base := "http_listen: " + httpAddr + "\nlame_duck: 0s\nzone_dir: " + dir + "\n"
+	os.WriteFile(path, []byte(base+"log: {queries: 0}\n"), 0o644)
+	hyb := refserver.StartHybridnsArgs(t, bin, zones, "--config", path)
+	ask(t, "udp", hyb.Addr, "before.e2e.test.", dns.TypeA)
+	os.WriteFile(path, []byte(base+"log: {queries: 1}\n"), 0o644)
+	if code, body := httpStatus(t, "POST", "http://"+httpAddr+"/reload"); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	ask(t, "udp", hyb.Addr, "after.e2e.test.", dns.TypeA)
+	eventually(t, 10*time.Second, "the query after the reload logged", func() bool {
+		return strings.Contains(hyb.Log(), "name=after.e2e.test.")
+	})
+	if strings.Contains(hyb.Log(), "name=before.e2e.test.") {
+		t.Error("a query before the reload was logged with log.queries: 0")
 	}
 }

@@ -141,9 +141,9 @@ func serveCmd(c *cli.Context) error {
 	for _, p := range cfg.ProxyProtocol.Trusted {
 		scfg.ProxyTrusted = append(scfg.ProxyTrusted, mustPrefix(p))
 	}
-	if cfg.Log.Queries > 0 {
-		scfg.QueryLog, scfg.QueryLogSample = log.With(slog.String("component", "querylog")), cfg.Log.Queries
-	}
+	// The query log is always wired; log.queries (changeable on reload)
+	// says which fraction of queries it gets.
+	scfg.QueryLog, scfg.QueryLogSample = log.With(slog.String("component", "querylog")), cfg.Log.Queries
 	scfg.RRL = rrlConfig(cfg)
 	scfg.Updater, scfg.UpdateTimeout = r53Updater{syncers: d.syncers}, cfg.UpdateTimeout
 	scfg.Notify = notifyRouter(d.seconds)
@@ -320,6 +320,7 @@ func (d *daemon) reloadLocked(why string) (forwarderCloser, error) {
 	d.cur.Store(next)
 	d.setForwarder(fwd)
 	d.level.Set(parseLevel(next.Log.Level))
+	d.srv.SetQueryLogSample(next.Log.Queries)
 	for _, l := range d.zoneLoaders() {
 		// A new config may change a refused file's verdict (limits, a
 		// forwarding rule gone): retry those too.
@@ -353,7 +354,6 @@ func (d *daemon) checkImmutable(next *Config) error {
 	same("tcp", d.cfg.TCP, next.TCP)
 	same("rate_limit", d.cfg.RRL, next.RRL)
 	same("log.format", d.cfg.Log.Format, next.Log.Format)
-	same("log.queries", d.cfg.Log.Queries, next.Log.Queries)
 	same("http_control_from", d.cfg.HTTPControl, next.HTTPControl)
 	same("nsid", d.cfg.NSID, next.NSID)
 	same("log.errors_per_second", d.cfg.Log.ErrorsPerSecond, next.Log.ErrorsPerSecond)
