@@ -484,6 +484,7 @@ func (c *Config) validate() error {
 		seen[key] = true
 	}
 	errs = append(errs, c.checkUpstreams("forward_default", "forward_default", c.ForwardDefault)...)
+	upstreamsOK := len(errs)
 	if c.AWS.VPCCIDR != "" {
 		if p := cidrProblem(c.AWS.VPCCIDR); p != "" {
 			errs = append(errs, fmt.Errorf("%s: aws.vpc_cidr %q: %s", c.at("aws.vpc_cidr"), c.AWS.VPCCIDR, p))
@@ -553,6 +554,8 @@ func (c *Config) validate() error {
 	errs = append(errs, c.checkZoneFiles()...)
 	if err := c.loadResolvConf(); err != nil {
 		errs = append(errs, err)
+	} else if !hasForwardErr(errs[:upstreamsOK]) {
+		errs = append(errs, c.checkForwarder()...)
 	}
 	if _, err := c.nsidBytes(); err != nil {
 		errs = append(errs, err)

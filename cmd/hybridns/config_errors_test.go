@@ -142,3 +142,19 @@ c.yaml:10:12: views[0].zones: needs a zone_dir beside it, the directory the file
 		t.Errorf("got:\n%v\nwant:\n%s", err, want)
 	}
 }
+
+// TestForwarderErrorsInOneRun: what only the forwarder judges (a loop to
+// our own listen address, an upstream twice) comes with every other
+// problem, at the rule's line, never as "rule 0".
+func TestForwarderErrorsInOneRun(t *testing.T) {
+	c, err := parseConfig([]byte("listen: [\"127.0.0.1:5300\"]\nforward:\n  - zone: corp.example\n    upstreams: [10.0.0.1, 10.0.0.1:53]\nforward_default: [127.0.0.1:5300]\nlog: {level: chatty}\n"), "c.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `c.yaml:3:5: forward corp.example: upstream 10.0.0.1:53 listed twice
+c.yaml:5:18: forward_default: upstream 127.0.0.1:5300 is our own listen address 127.0.0.1:5300 (forwarding loop)
+c.yaml:6:14: log.level "chatty": want debug, info, warn or error`
+	if err := c.validate(); err == nil || err.Error() != want {
+		t.Errorf("got:\n%v\nwant:\n%s", err, want)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"net"
 	"net/netip"
 	"os"
@@ -443,4 +444,70 @@ func (c *Config) sortByPosition(errs []error) {
 		}
 		return ca - cb
 	})
+}
+
+var forwarderRuleErr = regexp.MustCompile(`^rule (\d+) \("[^"]*"\): (.*)$`)
+
+// checkForwarder builds the forwarding rules as serve would (no cache, no
+// health checks, closed at once), so that what only the forwarder judges
+// — an upstream that is our own listen address, one listed twice — comes
+// with every other problem, at the rule's position.
+func (c *Config) checkForwarder() []error {
+	if len(c.Forward) == 0 && len(c.ForwardDefault) == 0 {
+		return nil
+	}
+	trial := *c
+	trial.Cache.Entries = -1
+	off := 0
+	trial.Upstream.MaxFails = &off
+	f, err := buildForwarder(&trial, nil)
+	if err == nil {
+		if f != nil {
+			f.Close()
+		}
+		return nil
+	}
+	var errs []error
+	for _, e := range unjoin(err) {
+		msg := strings.TrimPrefix(e.Error(), "forwarder: ")
+		if m := forwarderRuleErr.FindStringSubmatch(msg); m != nil {
+			i, _ := strconv.Atoi(m[1])
+			switch {
+			case i < len(c.Forward):
+				errs = append(errs, fmt.Errorf("%s: forward %s: %s", c.at(fmt.Sprintf("forward[%d]", i)), c.Forward[i].Zone, m[2]))
+				continue
+			case i == len(c.Forward) && len(c.ForwardDefault) > 0:
+				errs = append(errs, fmt.Errorf("%s: forward_default: %s", c.at("forward_default"), m[2]))
+				continue
+			default:
+				errs = append(errs, fmt.Errorf("%s: built-in AWS rule: %s", c.at("aws"), m[2]))
+				continue
+			}
+		}
+		errs = append(errs, fmt.Errorf("%s: forwarding: %s", c.at("forward"), msg))
+	}
+	return errs
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// hasForwardErr: a forwarding rule or upstream is already reported (the
+// trial forwarder would only repeat it).
+func hasForwardErr(errs []error) bool {
+	for _, e := range errs {
+		msg := e.Error()
+		if strings.Contains(msg, ": forward") || strings.Contains(msg, "aws.vpc_cidr") || strings.Contains(msg, "listen ") {
+			return true
+		}
+	}
+	return false
 }
