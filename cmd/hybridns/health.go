@@ -41,8 +41,8 @@ func healthCmd(c *cli.Context) error {
 
 func healthFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "http", Value: "127.0.0.1:8053", Usage: "the instance's HTTP address (its http_listen)", EnvVars: []string{"HYBRIDNS_HTTP_LISTEN"}},
-		&cli.DurationFlag{Name: "timeout", Value: 3 * time.Second, Usage: "give up after this long"},
+		&cli.StringFlag{Name: "http", Value: "127.0.0.1:8053", Usage: "ask the instance's HTTP endpoint at `ADDR` (its http_listen)", EnvVars: []string{"HYBRIDNS_HTTP_LISTEN"}},
+		&cli.DurationFlag{Name: "timeout", Value: 3 * time.Second, Usage: "give up after `DURATION`"},
 		&cli.BoolFlag{Name: "ready", Usage: "ask /readyz (serving every zone, not draining) instead of /healthz (answering DNS)", DefaultText: "off"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing when healthy", DefaultText: "off"},
 	}

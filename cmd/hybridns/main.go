@@ -50,7 +50,7 @@ func newApp() *cli.App {
 			{
 				Name:   "export",
 				Usage:  "write one Route 53 hosted zone as a BIND zone file to stdout",
-				Flags:  append(configFlags(), &cli.StringFlag{Name: "zone", Required: true, Usage: "zone ID or name"}),
+				Flags:  append(configFlags(), &cli.StringFlag{Name: "zone", Required: true, Usage: "the hosted zone: its `ID` or name"}),
 				Action: exportCmd,
 			},
 			{
@@ -58,7 +58,7 @@ func newApp() *cli.App {
 				Usage:     "apply a BIND zone file to one Route 53 hosted zone as the minimal diff (prints the plan; --dry-run changes nothing)",
 				ArgsUsage: "FILE",
 				Flags: append(configFlags(),
-					&cli.StringFlag{Name: "zone", Required: true, Usage: "zone ID or name"},
+					&cli.StringFlag{Name: "zone", Required: true, Usage: "the hosted zone: its `ID` or name"},
 					&cli.BoolFlag{Name: "dry-run", Usage: "print the plan, change nothing", DefaultText: "off"}),
 				Action: importCmd,
 			},
@@ -66,14 +66,14 @@ func newApp() *cli.App {
 				Name:      "keygen",
 				Usage:     "print a new TSIG key as a BIND key file and as a tsig_keys entry",
 				ArgsUsage: "NAME",
-				Flags:     []cli.Flag{&cli.StringFlag{Name: "algorithm", Aliases: []string{"a"}, Value: "hmac-sha256", Usage: "hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha1 or hmac-md5"}},
+				Flags:     []cli.Flag{&cli.StringFlag{Name: "algorithm", Aliases: []string{"a"}, Value: "hmac-sha256", Usage: "`ALGORITHM`: hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha1 or hmac-md5"}},
 				Action:    keygenCmd,
 			},
 			{
 				Name:  "status",
 				Usage: "show a running instance's zones, forwarding rules and upstream health (GET /status)",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "http", Value: "127.0.0.1:8053", Usage: "the instance's HTTP address (its http_listen)", EnvVars: []string{"HYBRIDNS_HTTP_LISTEN"}},
+					&cli.StringFlag{Name: "http", Value: "127.0.0.1:8053", Usage: "ask the instance's HTTP endpoint at `ADDR` (its http_listen)", EnvVars: []string{"HYBRIDNS_HTTP_LISTEN"}},
 					&cli.BoolFlag{Name: "json", Usage: "print the JSON document as served", DefaultText: "off"},
 				},
 				Action: statusCmd,

@@ -174,7 +174,7 @@ func TestHelpTellsTheTruth(t *testing.T) {
 			if regexp.MustCompile(`\(default: (0s|0|false)\)`).MatchString(s) && !strings.Contains(s, "FRACTION") {
 				t.Errorf("%s: the zero value shown as default: %s", cmd.Name, s)
 			}
-			if regexp.MustCompile(`^--[a-z0-9-]+ (off|vpc|value) `).MatchString(strings.TrimSpace(s)) {
+			if regexp.MustCompile(`^--[a-z0-9-]+ (off|vpc|value)[ \t,]`).MatchString(strings.TrimSpace(s)) {
 				t.Errorf("%s: placeholder word: %s", cmd.Name, s)
 			}
 		}
