@@ -56,6 +56,11 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		s.serveTransfer(w, r)
 		return
 	}
+	if r.Opcode == dns.OpcodeQuery && isHealthProbe(r) {
+		wrote = true
+		_ = w.WriteMsg(s.reply(r, dns.RcodeSuccess)) // alive; not a client query
+		return
+	}
 	s.stats.Queries.Add(1)
 	var m *dns.Msg
 	var c client
@@ -111,7 +116,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	}
 	d := time.Since(start)
 	s.metrics.observe(c.viewIdx, c.path, m.Rcode, r.Question[0].Qtype, d)
-	if s.cfg.QueryLogSample > 0 {
+	if s.queryLogSample() > 0 {
 		if c.addr == (netip.Addr{}) {
 			c.addr = remoteIP(w)
 		}
@@ -188,15 +193,29 @@ func (c *client) keyView(r *dns.Msg) {
 
 // viewOf returns the view whose networks hold addr most specifically.
 func (p *policy) viewOf(addr netip.Addr) (string, int) {
-	best, idx, bits := zonestore.DefaultView, 0, -1
+	if i := p.viewPos(addr); i >= 0 {
+		return p.views[i].Name, p.viewIdx[i]
+	}
+	return zonestore.DefaultView, 0
+}
+
+// viewPos is the position in p.views of addr's view, -1 for the default.
+func (p *policy) viewPos(addr netip.Addr) int {
+	pos, bits := -1, -1
 	for i, v := range p.views {
 		for _, pfx := range v.Clients {
 			if pfx.Bits() > bits && pfx.Contains(addr) {
-				best, idx, bits = v.Name, p.viewIdx[i], pfx.Bits()
+				pos, bits = i, pfx.Bits()
 			}
 		}
 	}
-	return best, idx
+	return pos
+}
+
+// queryRefused: addr's view has an allow_query that does not hold it.
+func (p *policy) queryRefused(addr netip.Addr) bool {
+	i := p.viewPos(addr)
+	return i >= 0 && p.views[i].AllowQuery != nil && !contains(p.views[i].AllowQuery, addr)
 }
 
 func contains(ps []netip.Prefix, addr netip.Addr) bool {
@@ -233,6 +252,11 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, client) {
 	c = s.client(w)
 	c.keyView(r)
 	c.path = pathError
+	if c.pol.queryRefused(c.addr) {
+		s.stats.Refused.Add(1)
+		m.Rcode = dns.RcodeRefused
+		return m, c
+	}
 	switch q.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB:
 		// Zone transfers are not served (yet); meta types are not
@@ -782,6 +806,7 @@ func (s *Server) reply(r *dns.Msg, rcode int) *dns.Msg {
 	}
 	if o := soleOPT(r); o != nil {
 		m.SetEdns0(s.cfg.UDPSize, o.Do())
+		s.addNSID(m, o)
 	}
 	return m
 }

@@ -108,7 +108,8 @@ func (m *queryMetrics) viewIndex(name string) int {
 
 // logQuery writes a query-log line for a sample of queries.
 func (s *Server) logQuery(client netip.Addr, qname string, qtype uint16, rcode, path int, d time.Duration) {
-	if s.cfg.QueryLog == nil || s.cfg.QueryLogSample <= 0 || (s.cfg.QueryLogSample < 1 && rand.Float64() >= s.cfg.QueryLogSample) {
+	sample := s.queryLogSample()
+	if s.cfg.QueryLog == nil || sample <= 0 || (sample < 1 && rand.Float64() >= sample) {
 		return
 	}
 	s.cfg.QueryLog.Info("query", slog.String("client", client.String()), slog.String("name", strings.Clone(qname)),

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +42,9 @@ type Forwarder interface {
 type View struct {
 	Name    string
 	Clients []netip.Prefix
+	// AllowQuery, when not nil, is who of the view's clients may query
+	// (BIND's allow-query in a view): others get REFUSED.
+	AllowQuery []netip.Prefix
 }
 
 // Config configures a Server. Store is required; everything else has a
@@ -99,7 +103,10 @@ type Config struct {
 	// configured view), listing the zones that view serves.
 	CatalogZone  string
 	CatalogViews []string
-	Logger       *slog.Logger
+	// NSID is this instance's name server identifier (RFC 5001), sent in
+	// the reply's OPT to a query that asks for it; empty: none is sent.
+	NSID   []byte
+	Logger *slog.Logger
 }
 
 // DefaultRecursionClients returns loopback, RFC 1918, RFC 6598 shared
@@ -120,6 +127,7 @@ func DefaultRecursionClients() []netip.Prefix {
 // Server is a running set of DNS listeners sharing one handler.
 type Server struct {
 	cfg      Config
+	qlSample atomic.Uint64 // query-log fraction (float64 bits); SetQueryLogSample changes it
 	log      *slog.Logger
 	udpSize  int
 	servers  []*dns.Server // TCP
@@ -232,6 +240,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UDPSize == 0 {
 		cfg.UDPSize = 1232
 	}
+	cfg.NSID = bytes.Clone(cfg.NSID) // ours: the caller's slice may change
 	if cfg.ProxyProtocol && len(cfg.ProxyTrusted) == 0 {
 		// An empty list must not mean "anyone": every client could
 		// claim an inside address and pass the ACLs and views.
@@ -266,6 +275,7 @@ func New(cfg Config) (*Server, error) {
 		rrl:     NewRRL(cfg.RRL),
 	}
 	s.xfr = newXfrLoop(s)
+	s.SetQueryLogSample(cfg.QueryLogSample)
 	if err := s.Reconfigure(Policy{Forwarder: cfg.Forwarder, AllowRecursion: cfg.AllowRecursion, Views: cfg.Views, Routing: cfg.Routing,
 		TSIGKeys: cfg.TSIGKeys, UpdatePolicy: cfg.UpdatePolicy}); err != nil {
 		return nil, err

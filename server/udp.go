@@ -301,6 +301,9 @@ func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[512
 		if ok, markers = fastOptions(pkt[o+11:]); !ok {
 			return nil, fastSlow // checkQuery decides (FORMERR when miekg cannot read it)
 		}
+		if len(s.cfg.NSID) > 0 && hasOption(pkt[o+11:], dns.EDNS0NSID) {
+			return nil, fastSlow // the one reply builder adds our NSID
+		}
 		edns, do = true, pkt[o+7]&0x80 != 0
 		limit = min(max(int(binary.BigEndian.Uint16(pkt[o+3:])), dns.MinMsgSize), s.udpSize)
 	} else if qend != len(pkt) {
@@ -315,6 +318,9 @@ func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[512
 	recurse := pol.fwd != nil && contains(pol.recurse, ip)
 	snap := s.cfg.Store.Load()
 	view, viewIdx := pol.viewOf(ip)
+	if pol.queryRefused(ip) {
+		return nil, fastSlow // the handler refuses it (allow_query of the view)
+	}
 	z := pol.zoneFor(snap, view, qname)
 	rd := flags&0x0100 != 0
 	if z == nil {
@@ -531,6 +537,8 @@ func fastOptions(b []byte) (ok, markers bool) {
 		switch code {
 		case loopOptionCode:
 			markers = true
+		case healthOptionCode:
+			return false, false // our health probe: the handler answers it uncounted
 		case dns.EDNS0NSID, dns.EDNS0DAU, dns.EDNS0DHU, dns.EDNS0N3U, dns.EDNS0COOKIE, dns.EDNS0PADDING:
 			// opaque bytes to miekg
 		case dns.EDNS0SUBNET:

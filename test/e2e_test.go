@@ -176,7 +176,7 @@ func TestCheckCommand(t *testing.T) {
 		want []string
 	}{
 		{"valid", []string{"check", "--config", good}, 0, []string{"zone e2e.test.: 4 records", "ok: 1 zones"}},
-		{"unknown key", []string{"check", "--config", unknown}, 1, []string{"unknown.yaml", "line 2", "zone_dri"}},
+		{"unknown key", []string{"check", "--config", unknown}, 1, []string{"unknown.yaml:2:1: unknown key \"zone_dri\" (did you mean zone_dir?)"}},
 		{"every problem listed", []string{"check", "--config", invalid}, 1, []string{"nonsense", "/does/not/exist", "loud"}},
 		{"broken zone", []string{"check", "--listen", "127.0.0.1:5300", "--zone-dir", badZoneDir}, 1, []string{"bad.test.zone", "line: 4"}},
 		{"version", []string{"version"}, 0, []string{"hybridns "}},

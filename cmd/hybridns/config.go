@@ -11,9 +11,11 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -73,9 +75,26 @@ type Config struct {
 	Transfer []TransferConfig `yaml:"transfer"`
 	Catalog  CatalogConfig    `yaml:"catalog"`
 	Journal  JournalConfig    `yaml:"journal"`
+	// Zones lists zone files by name, as BIND's zone statements, besides
+	// the <zone>.zone files of zone_dir (files relative to zone_dir).
+	Zones []ZoneFileConfig `yaml:"zones"`
+	// NSID (RFC 5001) identifies this instance to a query that asks (dig
+	// +nsid): "hostname" for the host name, or the text itself.
+	NSID string `yaml:"nsid"`
+	// ResolvConf is the file whose nameservers the "resolv.conf" upstream
+	// stands for (default /etc/resolv.conf).
+	ResolvConf string `yaml:"resolv_conf"`
+
+	resolvServers []string // its nameservers, read by validate
 
 	file string     // where it was read from, for messages
 	root *yaml.Node // the document, for the line of a key in messages
+	// fromFlags maps config keys set by a flag or environment variable
+	// to its name, so that a bad value is blamed on it, not on the file.
+	fromFlags map[string]string
+	// readErrs are the file's unknown keys and undecodable values, each at
+	// its line and column; validate reports them with every other problem.
+	readErrs []error
 }
 
 // ForwardRule sends a domain (and everything below it) to upstreams.
@@ -179,6 +198,13 @@ type ViewConfig struct {
 	Name    string   `yaml:"name"`
 	Clients []string `yaml:"clients"`
 	VPCs    []string `yaml:"vpcs"`
+	// ZoneDir and Zones are zone files only this view's clients see; a
+	// zone here shadows the default view's zone of the same name.
+	ZoneDir string           `yaml:"zone_dir"`
+	Zones   []ZoneFileConfig `yaml:"zones"`
+	// AllowQuery, when set, is who of the view's clients may query
+	// (BIND's allow-query); the others get REFUSED. [] refuses all.
+	AllowQuery []string `yaml:"allow_query"`
 }
 
 // LogConfig selects log level and format.
@@ -237,22 +263,38 @@ func parseConfig(data []byte, path string) (*Config, error) {
 	var root yaml.Node
 	cfg := &Config{file: path}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
 			return cfg, nil // empty file: all defaults
 		}
-		return nil, fmt.Errorf("%s: %w", path, err)
+		// A syntax error: yaml says "yaml: line N: …".
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if rest, ok := strings.CutPrefix(msg, "line "); ok {
+			if n, tail, ok := strings.Cut(rest, ": "); ok {
+				return nil, fmt.Errorf("%s:%s: not valid YAML: %s", path, n, tail)
+			}
+		}
+		return nil, fmt.Errorf("%s: not valid YAML: %s", path, msg)
 	}
-	// Decode twice: once strictly for the values, once as nodes for line
-	// numbers of list items that validation may complain about.
-	dec = yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	// The node tree is checked against the Config type first (unknown
+	// keys, values of the wrong kind, each at its line and column); then
+	// the values are decoded leniently, so that validate can report every
+	// other problem in the same run.
+	cfg.readErrs = cfg.checkNodes(&root)
+	if err := root.Decode(cfg); err != nil && len(cfg.readErrs) == 0 {
+		cfg.readErrs = append(cfg.readErrs, fmt.Errorf("%s: %s", path, goTypeNames.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "the expected kind of value")))
 	}
 	cfg.file = path
 	cfg.root = &root
+	// Paths in the file are relative to the file, as BIND's and nginx's.
+	cfg.ZoneDir = cfg.path(cfg.ZoneDir)
+	cfg.SnapshotDir = cfg.path(cfg.SnapshotDir)
+	for i := range cfg.Views {
+		cfg.Views[i].ZoneDir = cfg.path(cfg.Views[i].ZoneDir)
+	}
+	for i, f := range cfg.TSIGKeyFiles {
+		cfg.TSIGKeyFiles[i] = cfg.path(f)
+	}
 	if doc := root.Content; len(doc) == 1 && doc[0].Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(doc[0].Content); i += 2 {
 			if doc[0].Content[i].Value == "forward" && doc[0].Content[i+1].Kind == yaml.SequenceNode {
@@ -266,6 +308,10 @@ func parseConfig(data []byte, path string) (*Config, error) {
 	}
 	return cfg, nil
 }
+
+// goTypeNames matches what the YAML library says of Go types
+// ("into main.Config", "into time.Duration").
+var goTypeNames = regexp.MustCompile(`[a-z0-9]+\.[A-Z][A-Za-z0-9]*|\[\][a-z0-9.]+`)
 
 // where names a config position for error messages.
 func (c *Config) where(line int) string {
@@ -309,7 +355,7 @@ func (c *Config) lineOf(key string) int {
 func (c *Config) checkRanges() []error {
 	var errs []error
 	bad := func(key string, val any, want string) {
-		errs = append(errs, fmt.Errorf("%s: %s %v: want %s", c.where(c.lineOf(key)), key, val, want))
+		errs = append(errs, fmt.Errorf("%s: %s %v: want %s", c.at(key), key, val, want))
 	}
 	dur := func(key string, v, lo, hi time.Duration, want string) {
 		if v < lo || v > hi {
@@ -388,65 +434,90 @@ func (c *Config) checkRanges() []error {
 
 // validate returns every problem of the config at once.
 func (c *Config) validate() error {
-	var errs []error
-	if len(c.Listen) == 0 {
-		errs = append(errs, fmt.Errorf("%s: listen: at least one address is needed", c.where(0)))
+	errs := append([]error(nil), c.readErrs...)
+	if n := c.nodeAt("listen"); len(c.Listen) == 0 && (n == nil || n.Kind != yaml.ScalarNode) {
+		errs = append(errs, fmt.Errorf("%s: listen: at least one address is needed", c.at("listen")))
 	}
-	for _, a := range c.Listen {
+	for i, a := range c.Listen {
 		if _, err := netip.ParseAddrPort(a); err != nil && !strings.HasPrefix(a, ":") {
-			errs = append(errs, fmt.Errorf("%s: listen %q: want IP:port or :port", c.where(0), a))
+			msg := "want IP:port or :port"
+			if h := bindHintValue(a); h != "" {
+				msg = h
+			}
+			errs = append(errs, fmt.Errorf("%s: listen %q: %s", c.at(fmt.Sprintf("listen[%d]", i)), a, msg))
 		}
 	}
 	if c.ZoneDir != "" {
 		// Listed, not only stat'ed: a directory we cannot read would claim
 		// no zone, and its names would be forwarded.
 		if _, err := os.ReadDir(c.ZoneDir); err != nil {
-			errs = append(errs, fmt.Errorf("%s: zone_dir %q: not a readable directory", c.where(0), c.ZoneDir))
+			errs = append(errs, fmt.Errorf("%s: zone_dir %q: not a readable directory", c.at("zone_dir"), c.ZoneDir))
 		}
 	}
 	if c.ZoneMaxBytes < 0 || c.ZoneMaxBytes > 16<<30 {
-		errs = append(errs, fmt.Errorf("%s: zone_max_bytes %d: want 0 (default) to 16 GiB", c.where(0), c.ZoneMaxBytes))
+		errs = append(errs, fmt.Errorf("%s: zone_max_bytes %d: want 0 (default) to 16 GiB", c.at("zone_max_bytes"), c.ZoneMaxBytes))
 	}
 	if c.ZoneMaxRecords < 0 || c.ZoneMaxRecords > 100_000_000 {
-		errs = append(errs, fmt.Errorf("%s: zone_max_records %d: want 0 (default) to 100000000", c.where(0), c.ZoneMaxRecords))
+		errs = append(errs, fmt.Errorf("%s: zone_max_records %d: want 0 (default) to 100000000", c.at("zone_max_records"), c.ZoneMaxRecords))
 	}
 	if c.ZoneQuiet < 0 || c.ZoneQuiet > time.Minute {
-		errs = append(errs, fmt.Errorf("%s: zone_quiet %v: want 0 (default) to 1m", c.where(0), c.ZoneQuiet))
+		errs = append(errs, fmt.Errorf("%s: zone_quiet %v: want 0 (default) to 1m", c.at("zone_quiet"), c.ZoneQuiet))
 	}
-	if _, err := c.recursionPrefixes(); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", c.where(0), err))
+	for i, s := range c.AllowRecursion {
+		if s == "none" {
+			continue
+		}
+		if _, err := netip.ParseAddr(s); err == nil {
+			continue // one address
+		}
+		if p := cidrProblem(s); p != "" {
+			errs = append(errs, fmt.Errorf("%s: allow_recursion %q: %s", c.at(fmt.Sprintf("allow_recursion[%d]", i)), s, p))
+		}
 	}
 	seen := map[string]bool{}
-	for _, r := range c.Forward {
+	for i, r := range c.Forward {
+		rule := fmt.Sprintf("forward[%d]", i)
 		if r.Zone == "" {
-			errs = append(errs, fmt.Errorf("%s: forward: rule without zone", c.where(r.line)))
+			errs = append(errs, fmt.Errorf("%s: forward: rule without zone", c.at(rule)))
+		} else if _, ok := dns.IsDomainName(r.Zone); !ok {
+			errs = append(errs, fmt.Errorf("%s: forward zone %q: not a domain name", c.at(rule+".zone"), r.Zone))
 		}
 		if len(r.Upstreams) == 0 {
-			errs = append(errs, fmt.Errorf("%s: forward %s: no upstreams", c.where(r.line), r.Zone))
+			errs = append(errs, fmt.Errorf("%s: forward %s: no upstreams", c.at(rule), r.Zone))
 		}
+		errs = append(errs, c.checkUpstreams(rule+".upstreams", "forward "+r.Zone, r.Upstreams)...)
 		switch r.Policy {
 		case "", "random", "round_robin", "sequential":
 		default:
-			errs = append(errs, fmt.Errorf("%s: forward %s: unknown policy %q (random, round_robin, sequential)", c.where(r.line), r.Zone, r.Policy))
+			errs = append(errs, fmt.Errorf("%s: forward %s: unknown policy %q (random, round_robin, sequential)", c.at(rule+".policy"), r.Zone, r.Policy))
 		}
 		key := zonestore.Canonical(r.Zone)
-		if seen[key] {
-			errs = append(errs, fmt.Errorf("%s: forward %s: zone given twice", c.where(r.line), r.Zone))
+		if seen[key] && r.Zone != "" {
+			errs = append(errs, fmt.Errorf("%s: forward %s: zone given twice", c.at(rule+".zone"), r.Zone))
 		}
 		seen[key] = true
 	}
+	errs = append(errs, c.checkUpstreams("forward_default", "forward_default", c.ForwardDefault)...)
+	upstreamsOK := len(errs)
 	if c.AWS.VPCCIDR != "" {
-		if _, err := netip.ParsePrefix(c.AWS.VPCCIDR); err != nil {
-			errs = append(errs, fmt.Errorf("%s: aws.vpc_cidr: %w", c.where(0), err))
+		if p := cidrProblem(c.AWS.VPCCIDR); p != "" {
+			errs = append(errs, fmt.Errorf("%s: aws.vpc_cidr %q: %s", c.at("aws.vpc_cidr"), c.AWS.VPCCIDR, p))
 		}
 	}
-	for _, v := range c.Views {
+	for i, v := range c.Views {
+		view := fmt.Sprintf("views[%d]", i)
 		if v.Name == "" {
-			errs = append(errs, fmt.Errorf("%s: views: a view needs a name", c.where(0)))
+			errs = append(errs, fmt.Errorf("%s: views: a view needs a name", c.at(view)))
+			v.Name = fmt.Sprintf("#%d", i+1)
 		}
-		for _, p := range v.Clients {
-			if _, err := netip.ParsePrefix(p); err != nil {
-				errs = append(errs, fmt.Errorf("%s: view %s: client network %q: %w", c.where(0), v.Name, p, err))
+		for j, p := range v.Clients {
+			if msg := cidrProblem(p); msg != "" {
+				errs = append(errs, fmt.Errorf("%s: view %s: client network %q: %s", c.at(fmt.Sprintf("%s.clients[%d]", view, j)), v.Name, p, msg))
+			}
+		}
+		for j, p := range v.AllowQuery {
+			if msg := cidrProblem(p); msg != "" {
+				errs = append(errs, fmt.Errorf("%s: view %s: allow_query %q: %s", c.at(fmt.Sprintf("%s.allow_query[%d]", view, j)), v.Name, p, msg))
 			}
 		}
 	}
@@ -454,45 +525,54 @@ func (c *Config) validate() error {
 		key  string
 		vals []string
 	}{{"proxy_protocol.trusted", c.ProxyProtocol.Trusted}, {"rate_limit.exempt_clients", c.RRL.Exempt}, {"http_control_from", c.HTTPControl}} {
-		for _, p := range list.vals {
-			if _, err := netip.ParsePrefix(p); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %s: %q: %w", c.where(0), list.key, p, err))
+		for i, p := range list.vals {
+			if msg := cidrProblem(p); msg != "" {
+				errs = append(errs, fmt.Errorf("%s: %s %q: %s", c.at(fmt.Sprintf("%s[%d]", list.key, i)), list.key, p, msg))
 			}
 		}
 	}
 	errs = append(errs, c.checkRanges()...)
 	if c.ProxyProtocol.Enabled && len(c.ProxyProtocol.Trusted) == 0 {
 		errs = append(errs, fmt.Errorf("%s: proxy_protocol.trusted: required when proxy_protocol.enabled is true: list the load balancers' networks (a header from any other peer is refused)",
-			c.where(c.lineOf("proxy_protocol.enabled"))))
+			c.at("proxy_protocol.enabled")))
 	}
 	if c.Route53.enabled() {
 		switch c.Route53.Visibility {
 		case "", "public", "private":
 		default:
-			errs = append(errs, fmt.Errorf("%s: route53.visibility %q: want public or private", c.where(0), c.Route53.Visibility))
+			errs = append(errs, fmt.Errorf("%s: route53.visibility %q: want public or private", c.at("route53.visibility"), c.Route53.Visibility))
 		}
 		if c.Route53.ChangePoll < 0 {
-			errs = append(errs, fmt.Errorf("%s: route53.change_poll %v: must not be negative", c.where(0), c.Route53.ChangePoll))
+			errs = append(errs, fmt.Errorf("%s: route53.change_poll %v: must not be negative", c.at("route53.change_poll"), c.Route53.ChangePoll))
 		}
-		for _, a := range c.Route53.Accounts {
+		for i, a := range c.Route53.Accounts {
 			if a.RoleARN == "" || (!a.Discover && len(a.Zones) == 0) {
-				errs = append(errs, fmt.Errorf("%s: route53.accounts %q: needs role_arn and zones or discover", c.where(0), a.Name))
+				errs = append(errs, fmt.Errorf("%s: route53.accounts %q: needs role_arn and zones or discover", c.at(fmt.Sprintf("route53.accounts[%d]", i)), a.Name))
 			}
 		}
-		for _, l := range c.Route53.Locations {
-			for _, p := range l.Clients {
-				if _, err := netip.ParsePrefix(p); err != nil {
-					errs = append(errs, fmt.Errorf("%s: route53.locations: %q: %w", c.where(0), p, err))
+		for i, l := range c.Route53.Locations {
+			for j, p := range l.Clients {
+				if msg := cidrProblem(p); msg != "" {
+					errs = append(errs, fmt.Errorf("%s: route53.locations: %q: %s", c.at(fmt.Sprintf("route53.locations[%d].clients[%d]", i, j)), p, msg))
 				}
 			}
 		}
-		for _, l := range c.Route53.CIDRLocations {
-			for _, p := range l.CIDRs {
-				if _, err := netip.ParsePrefix(p); err != nil {
-					errs = append(errs, fmt.Errorf("%s: route53.cidr_locations: %q: %w", c.where(0), p, err))
+		for i, l := range c.Route53.CIDRLocations {
+			for j, p := range l.CIDRs {
+				if msg := cidrProblem(p); msg != "" {
+					errs = append(errs, fmt.Errorf("%s: route53.cidr_locations: %q: %s", c.at(fmt.Sprintf("route53.cidr_locations[%d].cidrs[%d]", i, j)), p, msg))
 				}
 			}
 		}
+	}
+	errs = append(errs, c.checkZoneFiles()...)
+	if err := c.loadResolvConf(); err != nil {
+		errs = append(errs, err)
+	} else if !hasForwardErr(errs[:upstreamsOK]) {
+		errs = append(errs, c.checkForwarder()...)
+	}
+	if _, err := c.nsidBytes(); err != nil {
+		errs = append(errs, err)
 	}
 	keys, kerrs := c.tsigKeys()
 	errs = append(errs, kerrs...)
@@ -503,18 +583,19 @@ func (c *Config) validate() error {
 	errs = append(errs, perrs...)
 	errs = append(errs, c.validateAPI()...)
 	if c.UpdateTimeout < 0 || c.UpdateTimeout > 10*time.Minute {
-		errs = append(errs, fmt.Errorf("%s: update_timeout %v: want 0 (default 30s) to 10m", c.where(0), c.UpdateTimeout))
+		errs = append(errs, fmt.Errorf("%s: update_timeout %v: want 0 (default 30s) to 10m", c.at("update_timeout"), c.UpdateTimeout))
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "", "debug", "info", "warn", "error":
 	default:
-		errs = append(errs, fmt.Errorf("%s: log.level %q: want debug, info, warn or error", c.where(0), c.Log.Level))
+		errs = append(errs, fmt.Errorf("%s: log.level %q: want debug, info, warn or error", c.at("log.level"), c.Log.Level))
 	}
 	switch c.Log.Format {
 	case "", "text", "json":
 	default:
-		errs = append(errs, fmt.Errorf("%s: log.format %q: want text or json", c.where(0), c.Log.Format))
+		errs = append(errs, fmt.Errorf("%s: log.format %q: want text or json", c.at("log.format"), c.Log.Format))
 	}
+	c.sortByPosition(errs)
 	return errors.Join(errs...)
 }
 
@@ -533,7 +614,7 @@ func (c *Config) recursionPrefixes() ([]netip.Prefix, error) {
 			if a, err2 := netip.ParseAddr(s); err2 == nil {
 				p = netip.PrefixFrom(a, a.BitLen())
 			} else {
-				return nil, fmt.Errorf("allow_recursion %q: %w", s, err)
+				return nil, fmt.Errorf("allow_recursion %q: %s", s, cidrProblem(s))
 			}
 		}
 		out = append(out, p.Masked())

@@ -46,17 +46,19 @@ type daemon struct {
 	store *zonestore.Store
 	srv   *server.Server
 
-	mu      sync.Mutex // serializes reloads
-	cfg     *Config
-	cur     atomic.Pointer[Config] // cfg, for readers that must not wait on a reload
-	fwd     forwarderCloser
-	fwdNow  atomic.Pointer[forwarder.Forwarder] // for metrics: read without waiting on a reload
-	loader  *zonedir.Loader
-	syncers []*r53.Syncer
-	seconds []*secondary.Zone
-	pushers []*pusher
-	limiter *rate.Limiter
-	api     r53.APICounters
+	mu     sync.Mutex // serializes reloads
+	cfg    *Config
+	cur    atomic.Pointer[Config] // cfg, for readers that must not wait on a reload
+	fwd    forwarderCloser
+	fwdNow atomic.Pointer[forwarder.Forwarder] // for metrics: read without waiting on a reload
+	loader *zonedir.Loader
+	// viewLoaders serve the zone_dir of views (views: [{zone_dir}]).
+	viewLoaders []*zonedir.Loader
+	syncers     []*r53.Syncer
+	seconds     []*secondary.Zone
+	pushers     []*pusher
+	limiter     *rate.Limiter
+	api         r53.APICounters
 
 	apiHandler *api.Handler
 	revSynth   *reverse.Synth
@@ -88,10 +90,12 @@ func serveCmd(c *cli.Context) error {
 		return err
 	}
 	d.setForwarder(d.fwd)
+	logBuiltinRules(cfg, log)
 	if cfg.ZoneDir != "" {
 		d.loader = zonedir.New(cfg.ZoneDir, d.store, zonestore.DefaultView, log)
 		d.loader.Reject = func(origin string) error { return ruleConflict(d.config(), origin) }
 		d.loader.SetOptions(cfg.zoneOptions())
+		d.loader.SetZones(zoneEntries(cfg.Zones))
 		// A broken file is logged and its zone answers SERVFAIL (never
 		// forwarded) until it loads; the others serve. /readyz waits for all.
 		_ = d.loader.Scan()
@@ -101,6 +105,7 @@ func serveCmd(c *cli.Context) error {
 			}
 		}()
 	}
+	d.startViewLoaders(ctx, cfg)
 	// One limiter for every Route 53 request of the process: the budget
 	// is the account's, whatever calls.
 	d.limiter = r53.NewLimiter(cfg.Route53.RPS, cfg.Route53.Burst)
@@ -142,12 +147,13 @@ func serveCmd(c *cli.Context) error {
 		Logger:         log,
 	}
 	scfg.MaxTCPConnsPerClient = cfg.TCP.MaxConnectionsPerClient
+	scfg.NSID, _ = cfg.nsidBytes() // validated
 	for _, p := range cfg.ProxyProtocol.Trusted {
 		scfg.ProxyTrusted = append(scfg.ProxyTrusted, mustPrefix(p))
 	}
-	if cfg.Log.Queries > 0 {
-		scfg.QueryLog, scfg.QueryLogSample = log.With(slog.String("component", "querylog")), cfg.Log.Queries
-	}
+	// The query log is always wired; log.queries (changeable on reload)
+	// says which fraction of queries it gets.
+	scfg.QueryLog, scfg.QueryLogSample = log.With(slog.String("component", "querylog")), cfg.Log.Queries
 	scfg.RRL = rrlConfig(cfg)
 	if specs := cfg.synthSpecs(); len(specs) > 0 {
 		d.revSynth = reverse.New(d.store, specs, log.With(slog.String("component", "reverse")))
@@ -168,7 +174,7 @@ func serveCmd(c *cli.Context) error {
 		return err
 	}
 	if err := d.srv.Start(ctx); err != nil {
-		return err
+		return bindHint(err)
 	}
 	for _, sy := range d.syncers {
 		go sy.Run(ctx)
@@ -195,20 +201,27 @@ func serveCmd(c *cli.Context) error {
 		}
 	}
 
+	var stopSig os.Signal
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			_ = d.reload("SIGHUP")
 			continue
 		}
+		stopSig = sig
 		break
 	}
 	// Drain: /readyz turns 503 at once, DNS keeps answering for the lame
 	// duck period so the load balancer moves traffic away, then the
-	// listeners close after answering what is in flight.
+	// listeners close after answering what is in flight. The lame duck is
+	// for SIGTERM, what an orchestrator sends; Ctrl-C (SIGINT) in a
+	// terminal stops at once.
 	d.draining.Store(true)
 	lame := 5 * time.Second
 	if d.config().LameDuck != nil {
 		lame = *d.config().LameDuck
+	}
+	if stopSig == syscall.SIGINT {
+		lame = 0
 	}
 	log.Info("draining", slog.Duration("lame_duck", lame))
 	timer := time.NewTimer(lame)
@@ -276,6 +289,12 @@ func (d *daemon) policy(cfg *Config, fwd forwarderCloser) server.Policy {
 		for _, pfx := range v.Clients {
 			sv.Clients = append(sv.Clients, mustPrefix(pfx))
 		}
+		if v.AllowQuery != nil {
+			sv.AllowQuery = []netip.Prefix{} // given: exactly these ([] refuses every client of the view)
+			for _, pfx := range v.AllowQuery {
+				sv.AllowQuery = append(sv.AllowQuery, mustPrefix(pfx))
+			}
+		}
 		p.Views = append(p.Views, sv)
 	}
 	return p
@@ -335,11 +354,15 @@ func (d *daemon) reloadLocked(why string) (forwarderCloser, error) {
 	}
 	d.setForwarder(fwd)
 	d.level.Set(parseLevel(next.Log.Level))
-	if d.loader != nil {
+	d.srv.SetQueryLogSample(next.Log.Queries)
+	for _, l := range d.zoneLoaders() {
 		// A new config may change a refused file's verdict (limits, a
 		// forwarding rule gone): retry those too.
-		d.loader.SetOptions(next.zoneOptions())
-		_ = d.loader.Rescan()
+		l.SetOptions(next.zoneOptions())
+		if l == d.loader {
+			l.SetZones(zoneEntries(next.Zones)) // zones: changes on reload
+		}
+		_ = l.Rescan()
 	}
 	d.log.Info("config reloaded")
 	return nil, nil
@@ -357,6 +380,7 @@ func (d *daemon) checkImmutable(next *Config) error {
 	same("listen", d.cfg.Listen, next.Listen)
 	same("http_listen", d.cfg.HTTPListen, next.HTTPListen)
 	same("zone_dir", d.cfg.ZoneDir, next.ZoneDir)
+	same("views' zone_dir and zones", d.cfg.viewZoneDirs(), next.viewZoneDirs())
 	same("route53", d.cfg.Route53, next.Route53)
 	same("snapshot_dir", d.cfg.SnapshotDir, next.SnapshotDir)
 	same("secondary", d.cfg.Secondary, next.Secondary)
@@ -364,7 +388,6 @@ func (d *daemon) checkImmutable(next *Config) error {
 	same("tcp", d.cfg.TCP, next.TCP)
 	same("rate_limit", d.cfg.RRL, next.RRL)
 	same("log.format", d.cfg.Log.Format, next.Log.Format)
-	same("log.queries", d.cfg.Log.Queries, next.Log.Queries)
 	same("http_control_from", d.cfg.HTTPControl, next.HTTPControl)
 	same("api_listen", d.cfg.APIListen, next.APIListen)
 	same("api_tls_cert", d.cfg.APITLSCert, next.APITLSCert)
@@ -375,11 +398,14 @@ func (d *daemon) checkImmutable(next *Config) error {
 	same("reverse", d.cfg.Reverse, next.Reverse)
 	same("catalog", d.cfg.Catalog, next.Catalog)
 	same("journal", d.cfg.Journal, next.Journal)
+	same("nsid", d.cfg.NSID, next.NSID)
+	same("log.errors_per_second", d.cfg.Log.ErrorsPerSecond, next.Log.ErrorsPerSecond)
 	return errors.Join(errs...)
 }
 
 func sameForwarding(a, b *Config) bool {
 	return reflect.DeepEqual(a.Forward, b.Forward) && reflect.DeepEqual(a.ForwardDefault, b.ForwardDefault) &&
+		reflect.DeepEqual(a.resolvServers, b.resolvServers) &&
 		reflect.DeepEqual(a.AWS, b.AWS) && a.Cache == b.Cache && reflect.DeepEqual(a.Upstream, b.Upstream)
 }
 
@@ -393,9 +419,9 @@ func (d *daemon) notReady() string {
 	if !d.loaded.Load() {
 		return "zones still loading"
 	}
-	if d.loader != nil {
+	for _, l := range d.zoneLoaders() {
 		// A zone file that has never loaded is a zone we cannot answer.
-		if err := d.loader.Ready(); err != nil {
+		if err := l.Ready(); err != nil {
 			return err.Error()
 		}
 	}
@@ -427,9 +453,7 @@ func (d *daemon) selfQuery() error {
 			addr = &net.UDPAddr{IP: net.IPv6loopback, Port: addr.Port}
 		}
 	}
-	m := new(dns.Msg)
-	m.SetQuestion(".", dns.TypeSOA)
-	m.RecursionDesired = false
+	m := d.srv.HealthProbe() // answered, not counted as a client query
 	c := &dns.Client{Net: "udp", Timeout: time.Second}
 	_, _, err := c.Exchange(m, addr.String())
 	return err
@@ -528,6 +552,17 @@ func (d *daemon) mux() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"pending": pending})
+	})
+	d.statusRoutes(mux, func(w http.ResponseWriter, r *http.Request) bool {
+		if !allowed(r) {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return false
+		}
+		if err := controlRequestOK(r); err != nil {
+			http.Error(w, "forbidden: "+err.Error(), http.StatusForbidden)
+			return false
+		}
+		return true
 	})
 	return mux
 }

@@ -42,10 +42,18 @@ func rebuildForwarder(cfg *Config, log *slog.Logger, prev forwarderCloser) (forw
 		rules = append(rules, r)
 	}
 	for _, r := range cfg.Forward {
-		add(forwarder.Rule{Suffix: r.Zone, Upstreams: r.Upstreams, Policy: forwarder.Policy(r.Policy)})
+		ups, err := cfg.expandUpstreams(r.Upstreams)
+		if err != nil {
+			return nil, err
+		}
+		add(forwarder.Rule{Suffix: r.Zone, Upstreams: ups, Policy: forwarder.Policy(r.Policy)})
 	}
 	if len(cfg.ForwardDefault) > 0 {
-		add(forwarder.Rule{Suffix: ".", Upstreams: cfg.ForwardDefault})
+		ups, err := cfg.expandUpstreams(cfg.ForwardDefault)
+		if err != nil {
+			return nil, err
+		}
+		add(forwarder.Rule{Suffix: ".", Upstreams: ups})
 	}
 	if cfg.AWS.BuiltinRules == nil || *cfg.AWS.BuiltinRules {
 		for _, r := range forwarder.AWSRules(cfg.AWS.VPCCIDR) {

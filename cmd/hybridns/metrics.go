@@ -73,7 +73,7 @@ var (
 	descInFlight   = prometheus.NewDesc("hybridns_forward_in_flight", "Upstream fetches running now.", nil, nil)
 	descUpstreamUp = prometheus.NewDesc("hybridns_upstream_up", "1 if the upstream is considered healthy.", []string{"upstream"}, nil)
 	descUpstream   = prometheus.NewDesc("hybridns_upstream_events_total", "Upstream exchanges by outcome.", []string{"upstream", "event"}, nil)
-	descUpstreamRT = prometheus.NewDesc("hybridns_upstream_rtt_seconds_sum", "Summed round-trip time of answered upstream exchanges (divide by hybridns_upstream_events_total{event=\"answer\"}).", []string{"upstream"}, nil)
+	descUpstreamRT = prometheus.NewDesc("hybridns_upstream_rtt_seconds_total", "Summed round-trip time of answered upstream exchanges; the mean is its rate over the rate of hybridns_upstream_events_total{event=\"answer\"}.", []string{"upstream"}, nil)
 )
 
 func (c *forwarderCollector) Describe(ch chan<- *prometheus.Desc) {

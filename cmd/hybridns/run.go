@@ -20,6 +20,15 @@ func configFromCLI(c *cli.Context) (*Config, error) {
 			return nil, err
 		}
 	}
+	// A value from a flag or variable is blamed on it in messages.
+	for key, flag := range flagKeys {
+		if c.IsSet(flag) {
+			if cfg.fromFlags == nil {
+				cfg.fromFlags = map[string]string{}
+			}
+			cfg.fromFlags[key] = fromEnvOrFlag(flag, "HYBRIDNS_"+strings.ToUpper(strings.ReplaceAll(flag, "-", "_")))
+		}
+	}
 	if c.IsSet("listen") {
 		cfg.Listen = splitList(c.StringSlice("listen"))
 	}
@@ -88,6 +97,7 @@ func configFromCLI(c *cli.Context) (*Config, error) {
 	if c.IsSet("proxy-protocol") {
 		cfg.ProxyProtocol.Enabled = c.Bool("proxy-protocol")
 	}
+	configuredFormat = cfg.Log.Format // fatal errors from here on follow it
 	if cfg.HTTPListen == "" {
 		cfg.HTTPListen = "127.0.0.1:8053"
 	}
@@ -95,6 +105,17 @@ func configFromCLI(c *cli.Context) (*Config, error) {
 		cfg.HTTPListen = ""
 	}
 	return cfg, cfg.validate()
+}
+
+// flagKeys maps config keys to the flags that override them (the
+// environment variable of each is HYBRIDNS_ and the flag's name).
+var flagKeys = map[string]string{
+	"listen": "listen", "zone_dir": "zone-dir", "http_listen": "http-listen", "forward": "forward",
+	"forward_default": "forward-default", "allow_recursion": "allow-recursion", "aws.vpc_cidr": "vpc-cidr",
+	"route53.discover": "route53", "route53.zones": "route53-zone", "route53.endpoint": "route53-endpoint",
+	"route53.interval": "route53-interval", "route53.rps": "route53-rps", "snapshot_dir": "snapshot-dir",
+	"log.level": "log-level", "log.format": "log-format", "log.queries": "log-queries", "lame_duck": "lame-duck",
+	"proxy_protocol.enabled": "proxy-protocol",
 }
 
 // splitList flattens comma-separated values.
@@ -111,6 +132,12 @@ func splitList(vals []string) []string {
 }
 
 func checkCmd(c *cli.Context) error {
+	if c.IsSet("zone") {
+		return checkZoneCmd(c)
+	}
+	if c.String("config") == "" && c.NumFlags() == 0 {
+		return errors.New("nothing to check: give --config FILE, or --zone NAME FILE for one zone file")
+	}
 	cfg, err := configFromCLI(c)
 	if err != nil {
 		return err
@@ -123,21 +150,44 @@ func checkCmd(c *cli.Context) error {
 		defer fwd.Close()
 	}
 	zones := 0
-	if cfg.ZoneDir != "" {
-		zs, err := zonedir.Parse(cfg.ZoneDir, cfg.zoneOptions())
+	dirs := []struct {
+		view, dir string
+		list      []ZoneFileConfig
+	}{{"", cfg.ZoneDir, cfg.Zones}}
+	for _, v := range cfg.Views {
+		dirs = append(dirs, struct {
+			view, dir string
+			list      []ZoneFileConfig
+		}{v.Name, v.ZoneDir, v.Zones})
+	}
+	for _, d := range dirs {
+		if d.dir == "" {
+			continue
+		}
+		zs, unmatched, err := zonedir.ParseEntries(d.dir, zoneEntries(d.list), cfg.zoneOptions())
 		if err != nil {
 			errs = append(errs, err)
+		}
+		in := ""
+		if d.view != "" {
+			in = ", view " + d.view
 		}
 		for _, z := range zs {
 			if err := ruleConflict(cfg, z.Origin()); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", z.Source(), err))
 			}
-			fmt.Fprintf(c.App.Writer, "zone %s: %d records, serial %d (%s)\n", z.Origin(), z.Records(), z.Serial(), z.Source())
+			fmt.Fprintf(c.App.Writer, "zone %s: %d records, serial %d (%s%s)\n", z.Origin(), z.Records(), z.Serial(), z.Source(), in)
 		}
-		zones = len(zs)
+		for _, f := range unmatched {
+			fmt.Fprintf(c.App.Writer, "warning: %s matches no zone and is not served: name it <zone>.zone or list it under zones: (name, file)\n", f)
+		}
+		zones += len(zs)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	if zones == 0 && len(cfg.Forward) == 0 && len(cfg.ForwardDefault) == 0 && !cfg.Route53.enabled() && len(cfg.Secondary) == 0 {
+		return errors.New("nothing to check: the config serves no zone and forwards nothing")
 	}
 	fmt.Fprintf(c.App.Writer, "ok: %d zones\n", zones)
 	return nil

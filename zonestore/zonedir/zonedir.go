@@ -21,7 +21,6 @@
 package zonedir
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -90,11 +89,16 @@ type Loader struct {
 	store *zonestore.Store
 	log   *slog.Logger
 
-	mu     sync.Mutex // serializes scans
-	opts   Options
-	files  map[string]*fileState
-	listed bool            // the directory has been listed once
-	dups   map[string]bool // files refused for a zone another file serves, reported
+	mu   sync.Mutex // serializes scans
+	opts Options
+	// explicit zones (BIND's zone "name" { file "…"; }): path → origin,
+	// besides the <zone>.zone files of the directory.
+	explicit  []Entry
+	unmatched []string        // files of the directory that are no zone, last scan
+	reported  map[string]bool // unmatched files already logged
+	files     map[string]*fileState
+	listed    bool            // the directory has been listed once
+	dups      map[string]bool // files refused for a zone another file serves, reported
 
 	evMu      sync.Mutex
 	lastEvent time.Time // of the directory watch
@@ -136,7 +140,11 @@ type fileState struct {
 	candidate  stamp // a changed version waiting to be quiet
 	seenAt     time.Time
 	claimed    bool // an Unavailable placeholder is published for it
+	explicit   bool // listed in the config, not found by its name
 	lastReason string
+	includes   map[string]stamp // files $INCLUDEd by the last version read
+	loadedAt   time.Time        // when zone was published
+	triedAt    time.Time        // when a version was last read or refused
 }
 
 // New returns a loader for dir publishing into view of store.
@@ -207,7 +215,7 @@ func Parse(dir string, o Options) ([]*zonestore.Zone, error) {
 			errs = append(errs, err)
 			continue
 		}
-		z, err := zonestore.ParseZoneLimit(bytes.NewReader(data), origin, path, o.MaxRecords)
+		z, _, err := parseFile(root, path, data, origin, o)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -393,26 +401,52 @@ func (l *Loader) scanLocked(now time.Time) error {
 	l.listed = true
 	root := resolvedDir(l.dir)
 	seen := map[string]bool{}
+	explicit := map[string]string{} // path → origin
+	for _, e := range l.explicit {
+		explicit[l.entryPath(e)] = e.Origin
+	}
 	// One file per zone: a file already serving (or claiming) a zone keeps
 	// it; another file for the same name (Corp.example.zone beside
-	// corp.example.zone) is refused.
+	// corp.example.zone) is refused. A zone listed explicitly comes first.
 	owner := map[string]string{}
+	for path, origin := range explicit {
+		seen[path] = true
+		if f := l.files[path]; f != nil && f.origin == origin {
+			owner[origin] = path
+		}
+	}
 	for _, e := range entries {
 		if origin := OriginOf(e.Name()); origin != "" && !e.IsDir() {
 			path := filepath.Join(l.dir, e.Name())
+			if _, ok := explicit[path]; ok {
+				continue
+			}
 			seen[path] = true
 			if l.files[path] != nil {
-				owner[origin] = path
+				if _, taken := owner[origin]; !taken {
+					owner[origin] = path
+				}
 			}
 		}
 	}
 	var errs []error
+	type job struct{ path, origin string }
+	var jobs []job
+	for _, e := range l.explicit {
+		jobs = append(jobs, job{l.entryPath(e), e.Origin})
+	}
 	for _, e := range entries {
 		origin := OriginOf(e.Name())
 		if origin == "" || e.IsDir() {
 			continue
 		}
-		path := filepath.Join(l.dir, e.Name())
+		if _, ok := explicit[filepath.Join(l.dir, e.Name())]; ok {
+			continue
+		}
+		jobs = append(jobs, job{filepath.Join(l.dir, e.Name()), origin})
+	}
+	for _, j := range jobs {
+		path, origin := j.path, j.origin
 		if o, ok := owner[origin]; ok && o != path {
 			err := fmt.Errorf("%s: zone %s is already served from %s; not read", path, origin, o)
 			if !l.dups[path] {
@@ -427,14 +461,18 @@ func (l *Loader) scanLocked(now time.Time) error {
 		if err := l.scanFile(root, path, origin, now); err != nil {
 			errs = append(errs, err)
 		}
+		if f := l.files[path]; f != nil {
+			_, f.explicit = explicit[path]
+		}
 	}
+	l.reportUnmatched(entries, explicit)
 	for path, f := range l.files {
 		if seen[path] {
 			continue
 		}
 		// Listed no more; removed only if the path itself is gone (not
-		// replaced in the meantime).
-		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		// replaced in the meantime) or it was a zone the config listed.
+		if _, err := os.Lstat(path); !f.explicit && !errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		delete(l.files, path)
@@ -472,6 +510,14 @@ func (l *Loader) later() {
 
 func (l *Loader) scanFile(root, path, origin string, now time.Time) error {
 	f := l.files[path]
+	if f != nil && f.origin != origin {
+		// The config lists this file for another zone now.
+		if f.zone != nil || f.claimed {
+			l.store.DeleteZone(l.view, f.origin)
+		}
+		delete(l.files, path)
+		f = nil
+	}
 	if f == nil {
 		f = &fileState{origin: origin}
 		l.files[path] = f
@@ -480,8 +526,8 @@ func (l *Loader) scanFile(root, path, origin string, now time.Time) error {
 	if err != nil {
 		return l.refuse(f, path, stamp{}, err)
 	}
-	if st.same(f.loaded) || st.same(f.failed) {
-		return nil // unchanged since it was loaded or refused
+	if (st.same(f.loaded) || st.same(f.failed)) && !includesChanged(root, f.includes, l.opts.MaxBytes) {
+		return nil // unchanged since it was loaded or refused, its $INCLUDEs too
 	}
 	if !l.quiet(f, st, now) {
 		if !f.candidate.same(st) {
@@ -503,11 +549,12 @@ func (l *Loader) scanFile(root, path, origin string, now time.Time) error {
 	}
 	f.candidate = stamp{}
 	sum := sha256.Sum256(data)
-	if f.zone != nil && sum == f.sum {
+	if f.zone != nil && sum == f.sum && !includesChanged(root, f.includes, l.opts.MaxBytes) {
 		f.loaded = st // touched, same content
 		return nil
 	}
-	z, err := zonestore.ParseZoneLimit(bytes.NewReader(data), origin, path, l.opts.MaxRecords)
+	z, inc, err := parseFile(root, path, data, origin, l.opts)
+	f.includes = inc
 	if err == nil && l.Reject != nil {
 		if err = l.Reject(origin); err != nil {
 			err = fmt.Errorf("%s: %w", path, err)
@@ -535,6 +582,7 @@ func (l *Loader) scanFile(root, path, origin string, now time.Time) error {
 	}
 	l.store.PutZone(l.view, z)
 	f.loaded, f.zone, f.sum, f.claimed = st, z, sum, false
+	f.loadedAt, f.triedAt = now, now
 	f.failed, f.failedErr, f.lastReason = stamp{}, "", ""
 	l.log.Info("zone loaded", slog.String("zone", origin), slog.String("file", path),
 		slog.Int("records", z.Records()), slog.Uint64("serial", uint64(z.Serial())))
@@ -546,6 +594,7 @@ func (l *Loader) scanFile(root, path, origin string, now time.Time) error {
 // says truthfully what serves meanwhile.
 func (l *Loader) refuse(f *fileState, path string, st stamp, err error) error {
 	msg := err.Error()
+	f.triedAt = time.Now()
 	if st.valid() {
 		f.failed = st
 	} else if f.failedErr == msg {
