@@ -200,16 +200,15 @@ func (p *policy) viewOf(addr netip.Addr) (string, int) {
 }
 
 // viewPos is the position in p.views of addr's view, -1 for the default.
+// As BIND's match-clients: the first view, in config order, one of whose
+// networks holds addr.
 func (p *policy) viewPos(addr netip.Addr) int {
-	pos, bits := -1, -1
 	for i, v := range p.views {
-		for _, pfx := range v.Clients {
-			if pfx.Bits() > bits && pfx.Contains(addr) {
-				pos, bits = i, pfx.Bits()
-			}
+		if contains(v.Clients, addr) {
+			return i
 		}
 	}
-	return pos
+	return -1
 }
 
 // queryRefused: addr's view has an allow_query that does not hold it.
