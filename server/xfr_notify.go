@@ -39,7 +39,11 @@ type xfrLoop struct {
 	mu      sync.Mutex
 	pending []zonestore.ZoneChange
 	all     bool // notify every zone (start-up, or pending overflowed)
-	wake    chan struct{}
+	// latest is the newest snapshot observed. Observers run just before
+	// the store publishes, so a loop woken by one may still Load the
+	// previous snapshot; it works on this one instead.
+	latest *zonestore.Snapshot
+	wake   chan struct{}
 	// catalogs: view → the member list its catalog holds now.
 	catalogs map[string]string
 	tasks    map[string]*notifyTask // target + " " + zone
@@ -64,6 +68,7 @@ func (x *xfrLoop) observe(prev, next *zonestore.Snapshot) {
 		return
 	}
 	x.mu.Lock()
+	x.latest = next
 	if len(x.pending)+len(ch) > maxPendingXfr {
 		x.pending, x.all = nil, true
 	} else {
@@ -99,10 +104,12 @@ func (x *xfrLoop) run(ctx context.Context) {
 		case <-x.wake:
 		}
 		x.mu.Lock()
-		changes, all := x.pending, x.all
+		changes, all, snap := x.pending, x.all, x.latest
 		x.pending, x.all = nil, false
 		x.mu.Unlock()
-		snap := x.s.cfg.Store.Load()
+		if snap == nil {
+			snap = x.s.cfg.Store.Load()
+		}
 		x.updateCatalogs(snap)
 		pol := x.s.pol.Load()
 		if all {
