@@ -143,8 +143,8 @@ func TestCanonicalKeyOrder(t *testing.T) {
 	for _, a := range names {
 		for _, b := range names {
 			ka, kb := string(canonicalKey(nil, a)), string(canonicalKey(nil, b))
-			if (ka < kb) != canonicalLess(a, b) {
-				t.Errorf("%s < %s: key says %v, canonicalLess %v", a, b, ka < kb, canonicalLess(a, b))
+			if (ka < kb) != CanonicalLess(a, b) {
+				t.Errorf("%s < %s: key says %v, canonicalLess %v", a, b, ka < kb, CanonicalLess(a, b))
 			}
 		}
 	}

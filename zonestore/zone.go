@@ -203,12 +203,13 @@ func canonicalKey(kb []byte, name string) []byte {
 	return kb
 }
 
-// canonicalLess orders names per RFC 4034 §6.1: by labels from the root.
-func canonicalLess(a, b string) bool {
+// CanonicalLess orders names per RFC 4034 §6.1: by labels from the root.
+func CanonicalLess(a, b string) bool {
 	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
 	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
-		if la[i] != lb[j] {
-			return la[i] < lb[j]
+		x, y := strings.ToLower(la[i]), strings.ToLower(lb[j])
+		if x != y {
+			return x < y
 		}
 	}
 	return len(la) < len(lb)

@@ -344,7 +344,7 @@ func reverseCmd(c *cli.Context) error {
 		}
 	}
 	for rev := range holders {
-		sort.Slice(holders[rev], func(i, j int) bool { return canonicalLessName(holders[rev][i], holders[rev][j]) })
+		sort.Slice(holders[rev], func(i, j int) bool { return zonestore.CanonicalLess(holders[rev][i], holders[rev][j]) })
 	}
 	var existing []string // reverse names holding PTRs now
 	if z := find(revZone); z != nil {
@@ -425,17 +425,4 @@ func reverseCmd(c *cli.Context) error {
 		return errors.New("reverse: changes were computed but not written")
 	}
 	return nil
-}
-
-// canonicalLessName orders names per RFC 4034 §6.1 (the stable choice of
-// a PTR target when several names hold an address).
-func canonicalLessName(a, b string) bool {
-	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
-	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
-		x, y := strings.ToLower(la[i]), strings.ToLower(lb[j])
-		if x != y {
-			return x < y
-		}
-	}
-	return len(la) < len(lb)
 }

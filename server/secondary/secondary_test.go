@@ -2,6 +2,7 @@ package secondary
 
 import (
 	"context"
+	"strconv"
 	"net"
 	"net/netip"
 	"strings"
@@ -43,19 +44,9 @@ func rrs(t *testing.T, lines ...string) []dns.RR {
 }
 
 func soa(serial int) string {
-	return "z.test. 60 IN SOA ns.z.test. h.z.test. " + itoa(serial) + " 60 30 600 60"
+	return "z.test. 60 IN SOA ns.z.test. h.z.test. " + strconv.Itoa(serial) + " 60 30 600 60"
 }
 
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
-}
 
 func startPrimary(t *testing.T) *fakePrimary {
 	t.Helper()

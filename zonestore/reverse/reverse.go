@@ -280,7 +280,7 @@ func build(sp Spec, base *zonestore.Zone, fwd []*zonestore.Zone, serial uint32) 
 			if rev == sp.Zone || !zonestore.InZone(rev, sp.Zone) || explicit[rev] || below(rev, cuts) {
 				continue
 			}
-			if c, ok := ptrs[rev]; !ok || canonicalLess(h.Name, c.name) {
+			if c, ok := ptrs[rev]; !ok || zonestore.CanonicalLess(h.Name, c.name) {
 				ptrs[rev] = candidate{name: h.Name, ttl: h.Ttl}
 			}
 		}
@@ -301,16 +301,4 @@ func below(name string, cuts []string) bool {
 		}
 	}
 	return false
-}
-
-// canonicalLess orders names per RFC 4034 §6.1.
-func canonicalLess(a, b string) bool {
-	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
-	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
-		x, y := strings.ToLower(la[i]), strings.ToLower(lb[j])
-		if x != y {
-			return x < y
-		}
-	}
-	return len(la) < len(lb)
 }
