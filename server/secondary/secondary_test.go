@@ -2,9 +2,9 @@ package secondary
 
 import (
 	"context"
-	"strconv"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -46,7 +46,6 @@ func rrs(t *testing.T, lines ...string) []dns.RR {
 func soa(serial int) string {
 	return "z.test. 60 IN SOA ns.z.test. h.z.test. " + strconv.Itoa(serial) + " 60 30 600 60"
 }
-
 
 func startPrimary(t *testing.T) *fakePrimary {
 	t.Helper()
