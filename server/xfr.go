@@ -258,6 +258,12 @@ func (p *policy) transferZone(snap *zonestore.Snapshot, addr netip.Addr, key *TS
 		if len(rule.Networks) > 0 && !contains(rule.Networks, addr) {
 			continue
 		}
+		if rule.View == AnyView && len(rule.Keys) > 0 && key != nil {
+			// The fleet feed (catalog and fleet zones) for followers.
+			if z := snap.Zone(zonestore.FleetView, qname); z != nil {
+				return z, zonestore.FleetView, true
+			}
+		}
 		view, ok := rule.viewFor(key, clientView)
 		if !ok {
 			continue
@@ -294,7 +300,10 @@ func (r *TransferRule) viewFor(key *TSIGKey, clientView string) (string, bool) {
 // seen in snap (for NOTIFY): the zone is visible in the rule's view.
 func (r *TransferRule) covers(snap *zonestore.Snapshot, storeView, origin string) bool {
 	if r.View == AnyView {
-		return true
+		return true // every view's zones, and the fleet feed when the rule has keys
+	}
+	if storeView == zonestore.FleetView {
+		return false
 	}
 	_, home := findExact(snap, r.View, origin)
 	return home == storeView && (storeView == zonestore.DefaultView || len(r.Keys) > 0)

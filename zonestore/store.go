@@ -13,6 +13,12 @@ import (
 // claims it. Zones in it are visible to all views (public zones).
 const DefaultView = ""
 
+// FleetView is the hidden view that holds the fleet feed: each served zone
+// in the form follower instances transfer (and its catalog). No client is
+// ever mapped to it; only a transfer rule for every view ("*") with a key
+// reads it.
+const FleetView = "*fleet"
+
 // Snapshot is one consistent generation of every zone in every view. A query
 // loads one Snapshot and uses it for its whole answer, so no reply ever mixes
 // two generations. Snapshots are immutable.
