@@ -53,6 +53,8 @@ type Config struct {
 	UpdateTimeout time.Duration `yaml:"update_timeout"`
 	// Secondary zones, transferred in from primaries.
 	Secondary []SecondaryConfig `yaml:"secondary"`
+	// Follow makes the instance a follower of other hybridns instances.
+	Follow *FollowConfig `yaml:"follow"`
 	// Zone files: size and record limits per file (0: the defaults, 128 MiB
 	// and 1,000,000 records), how long a changed file must be quiet before
 	// it is read (default 200ms), and whether a changed file must carry a
@@ -577,6 +579,7 @@ func (c *Config) validate() error {
 	keys, kerrs := c.tsigKeys()
 	errs = append(errs, kerrs...)
 	errs = append(errs, c.validateSecondaries(keys)...)
+	errs = append(errs, c.validateFollow(keys)...)
 	_, xerrs := c.transferRules(keys)
 	errs = append(errs, xerrs...)
 	_, perrs := c.updatePolicies()

@@ -56,6 +56,7 @@ type daemon struct {
 	viewLoaders []*zonedir.Loader
 	syncers     []*r53.Syncer
 	seconds     []*secondary.Zone
+	follow      *follower // follow: the fleet feed of other instances
 	pushers     []*pusher
 	limiter     *rate.Limiter
 	api         r53.APICounters
@@ -135,6 +136,12 @@ func serveCmd(c *cli.Context) error {
 	for _, z := range d.seconds {
 		_ = z.Load() // the copy on disk, or the zone claimed (SERVFAIL) until a transfer
 	}
+	if d.follow, err = d.buildFollower(cfg); err != nil {
+		return err
+	}
+	if d.follow != nil {
+		d.follow.load(ctx) // the copies on disk: a restart serves at once
+	}
 	scfg := server.Config{
 		Listen:         cfg.Listen,
 		Store:          d.store,
@@ -166,7 +173,7 @@ func serveCmd(c *cli.Context) error {
 		}
 	}
 	scfg.Updater, scfg.UpdateTimeout = r53Updater{syncers: d.syncers, synth: d.revSynth}, cfg.UpdateTimeout
-	scfg.Notify = notifyRouter(d.seconds)
+	scfg.Notify = notifiers{secondaries: notifyRouter(d.seconds), follow: d.follow}
 	if d.srv, err = server.New(scfg); err != nil {
 		return err
 	}
@@ -184,6 +191,13 @@ func serveCmd(c *cli.Context) error {
 	}
 	for _, p := range d.pushers {
 		go p.run(ctx)
+	}
+	if d.follow != nil {
+		d.follow.start(ctx)
+		go d.follow.run(ctx)
+	}
+	if fleetEnabled(cfg) {
+		go newFleetFeed(d.store, d.syncers, cfg.Catalog.Zone, log).run(ctx)
 	}
 	d.loaded.Store(true)
 
@@ -277,6 +291,9 @@ func (d *daemon) setForwarder(f forwarderCloser) {
 // policy is the run-time-changeable part of cfg for the server.
 func (d *daemon) policy(cfg *Config, fwd forwarderCloser) server.Policy {
 	p := server.Policy{Routing: routingClient(cfg, d.syncers)}
+	if d.follow != nil && len(d.syncers) == 0 {
+		p.Routing.Healthy = d.follow.Healthy // health as the primaries report it
+	}
 	if fwd != nil {
 		p.Forwarder = fwd
 	}
@@ -384,6 +401,7 @@ func (d *daemon) checkImmutable(next *Config) error {
 	same("route53", d.cfg.Route53, next.Route53)
 	same("snapshot_dir", d.cfg.SnapshotDir, next.SnapshotDir)
 	same("secondary", d.cfg.Secondary, next.Secondary)
+	same("follow", d.cfg.Follow, next.Follow)
 	same("proxy_protocol", d.cfg.ProxyProtocol, next.ProxyProtocol)
 	same("tcp", d.cfg.TCP, next.TCP)
 	same("rate_limit", d.cfg.RRL, next.RRL)
@@ -434,6 +452,9 @@ func (d *daemon) notReady() string {
 		if !z.Ready() {
 			return "secondary zone " + z.Origin() + " has no data (never transferred, or expired)"
 		}
+	}
+	if d.follow != nil {
+		return d.follow.notReady()
 	}
 	return ""
 }

@@ -168,9 +168,23 @@ func (d *daemon) status() statusReport {
 		}
 		add(z, st.View)
 	}
+	if d.follow != nil {
+		for _, fz := range d.follow.served() {
+			st := fz.st
+			z := zoneReport{Zone: fz.origin, Source: "follow:" + strings.Join(d.follow.cfg.Primaries, ","), LastError: st.LastError, Primaries: st.Primaries}
+			if !st.LastRefresh.IsZero() {
+				t := st.LastRefresh.UTC()
+				z.LoadedAt = &t
+			}
+			add(z, fz.view)
+		}
+	}
 	// Anything else the store serves (a snapshot not yet claimed by a
 	// source, say) is listed with the source it carries.
 	for _, v := range snap.Views() {
+		if v == zonestore.FleetView {
+			continue // the fleet feed: followers' form of the zones listed
+		}
 		for _, sz := range snap.Zones(v) {
 			if !covered[[2]string{v, sz.Origin()}] {
 				add(zoneReport{Zone: sz.Origin(), Source: sz.Source()}, v)
