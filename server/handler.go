@@ -82,6 +82,8 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	key, terr := s.tsigVerdict(w, r)
 	if terr != dns.RcodeSuccess {
 		m, c = s.reply(r, dns.RcodeNotAuth), client{path: pathError}
+	} else if fm := s.fleetSOA(w, r, key); fm != nil {
+		m, c = fm, client{path: pathAuthoritative}
 	} else {
 		m, c = s.answer(w, r)
 	}

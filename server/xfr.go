@@ -321,3 +321,26 @@ func findExact(snap *zonestore.Snapshot, view, origin string) (*zonestore.Zone, 
 	}
 	return nil, ""
 }
+
+// fleetSOA answers a follower's refresh check — a signed SOA query for a
+// zone of the hidden fleet view — under the rule that lets it transfer
+// that zone; nil for any other query (the fleet view answers no one else).
+func (s *Server) fleetSOA(w dns.ResponseWriter, r *dns.Msg, key TSIGKey) *dns.Msg {
+	q := r.Question[0]
+	if q.Qtype != dns.TypeSOA || r.IsTsig() == nil {
+		return nil
+	}
+	qname := strings.ToLower(q.Name)
+	snap := s.cfg.Store.Load()
+	if snap.Zone(zonestore.FleetView, qname) == nil {
+		return nil
+	}
+	z, view, ok := s.pol.Load().transferZone(snap, remoteIP(w), &key, qname)
+	if !ok || view != zonestore.FleetView || !z.Available() {
+		return nil
+	}
+	m := s.reply(r, dns.RcodeSuccess)
+	m.Authoritative = true
+	m.Answer = []dns.RR{z.SOA()}
+	return m
+}

@@ -94,7 +94,7 @@ type fleetFeed struct {
 	catalog string
 	log     *slog.Logger
 
-	built map[string]*fleetEntry // fleet zone name → what it was built from
+	built     map[string]*fleetEntry // fleet zone name → what it was built from
 	catSerial uint32
 	catList   string
 }
