@@ -197,7 +197,7 @@ func serveCmd(c *cli.Context) error {
 		go d.follow.run(ctx)
 	}
 	if fleetEnabled(cfg) {
-		go newFleetFeed(d.store, d.syncers, cfg.Catalog.Zone, log).run(ctx)
+		go newFleetFeed(d.store, d.syncers, cfg.Catalog.Zone, log).run(ctx, func() bool { return d.notReady() == "" })
 	}
 	d.loaded.Store(true)
 

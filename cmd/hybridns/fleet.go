@@ -121,8 +121,18 @@ func newFleetFeed(store *zonestore.Store, syncers []*r53.Syncer, catalog string,
 		built: map[string]*fleetEntry{}}
 }
 
-// run rebuilds on every store change, and every second for health.
-func (f *fleetFeed) run(ctx context.Context) {
+// run rebuilds on every store change, and every second for health. With
+// ready set, nothing is published before it holds: a follower must not
+// take a catalog missing the zones still loading (its readiness is the
+// catalog's members).
+func (f *fleetFeed) run(ctx context.Context, ready func() bool) {
+	for ready != nil && !ready() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

@@ -171,7 +171,7 @@ func TestFleetFollower(t *testing.T) {
 		server.Policy{TSIGKeys: []server.TSIGKey{key}, Views: views, Transfer: []server.TransferRule{{Keys: []string{key.Name}, View: server.AnyView, Notify: []string{faddr}}}})
 	feed := newFleetFeed(pstore, nil, "", log)
 	feed.syncers = []fleetSource{src}
-	go feed.run(pctx)
+	go feed.run(pctx, nil)
 
 	fl, err := newFollower(fstore, FollowConfig{Primaries: []string{paddr}, Key: "fleet-key", Catalog: "catalog.hybridns."}, &key, []string{"corp"}, dir, log)
 	if err != nil {

@@ -186,7 +186,7 @@ func checkCmd(c *cli.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if zones == 0 && len(cfg.Forward) == 0 && len(cfg.ForwardDefault) == 0 && !cfg.Route53.enabled() && len(cfg.Secondary) == 0 &&
+	if zones == 0 && len(cfg.Forward) == 0 && len(cfg.ForwardDefault) == 0 && !cfg.Route53.enabled() && len(cfg.Secondary) == 0 && cfg.Follow == nil &&
 		cfg.APIListen == "" && len(cfg.Reverse) == 0 {
 		return errors.New("nothing to check: the config serves no zone, forwards nothing and has no API")
 	}
