@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/miekg/dns"
 
 	"hybridns/r53"
 	"hybridns/r53/fleet"
+	"hybridns/test/r53fake"
 	"hybridns/server"
 	"hybridns/zonestore"
 )
@@ -263,5 +265,81 @@ func TestFleetFollower(t *testing.T) {
 	}
 	if fl2.Healthy("hc-1") {
 		t.Fatal("health is not kept across the restart")
+	}
+}
+
+// The feed over a real syncer (mirroring the Route 53 fake): the fleet
+// zone decodes to exactly the zone the syncer publishes, with its serial
+// and source, and carries the health the syncer polled.
+func TestFleetFeedFromSyncer(t *testing.T) {
+	f := r53fake.New()
+	url := f.Start(t)
+	id := f.CreateZone("shop.example", false)
+	f.AddHealthCheck("hc-shop", false)
+	for _, rs := range corpSets()[2:] {
+		rs.Name = aws.String(strings.Replace(aws.ToString(rs.Name), "corp.example.", "shop.example.", 1))
+		if rs.AliasTarget != nil {
+			rs.AliasTarget.DNSName, rs.AliasTarget.HostedZoneId = aws.String("www.shop.example."), aws.String(id)
+		}
+		if rs.HealthCheckId != nil {
+			rs.HealthCheckId = aws.String("hc-shop")
+		}
+		if err := f.PutRecordSet(id, rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client, err := r53.NewClient(t.Context(), r53.ClientOptions{Endpoint: url, Limiter: r53.NewLimiter(1000, 100),
+		AWSConfig: &aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDFAKE", "SECRETFAKE", "")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := zonestore.NewStore()
+	sy, err := r53.NewSyncer(client, store, r53.Config{Zones: []string{id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sy.SyncOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := sy.PollHealth(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	feed := newFleetFeed(store, []*r53.Syncer{sy}, "", slog.New(slog.DiscardHandler))
+	feed.update()
+	snap := store.Load()
+	src := snap.Zone(zonestore.DefaultView, "shop.example.")
+	fz := snap.Zone(zonestore.FleetView, fleet.Name("", "shop.example."))
+	if src == nil || fz == nil {
+		t.Fatalf("zone %v, fleet zone %v", src, fz)
+	}
+	if cat := snap.Zone(zonestore.FleetView, defaultFleetCatalog); cat == nil || !slices.Equal(fleet.Members(cat), []string{fz.Origin()}) {
+		t.Fatalf("fleet catalog: %v", cat)
+	}
+	d, err := fleet.Decode(fz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Meta.Kind != fleet.KindRoute53 || d.Zone.Source() != src.Source() || d.Zone.Serial() != src.Serial() || fz.Serial() != src.Serial() {
+		t.Fatalf("meta %+v source %s serial %d (fleet %d), want %s %d", d.Meta, d.Zone.Source(), d.Zone.Serial(), fz.Serial(), src.Source(), src.Serial())
+	}
+	if zoneText(d.Zone) != zoneText(src) {
+		t.Fatalf("decoded\n%s\nsyncer's\n%s", zoneText(d.Zone), zoneText(src))
+	}
+	if len(d.Health) != 1 || d.Health["hc-shop"] {
+		t.Fatalf("health %v", d.Health)
+	}
+	// Health flips: a new fleet version (serial up) though the zone is the same.
+	f.SetHealth("hc-shop", true)
+	if err := sy.PollHealth(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	feed.update()
+	fz2 := store.Load().Zone(zonestore.FleetView, fz.Origin())
+	d2, err := fleet.Decode(fz2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d2.Health["hc-shop"] || !zonestore.SerialLess(fz.Serial(), fz2.Serial()) {
+		t.Fatalf("after the health change: %v serial %d→%d %v", d2, fz.Serial(), fz2.Serial(), err)
 	}
 }
