@@ -20,8 +20,8 @@ import (
 
 	"hybridns/r53"
 	"hybridns/r53/fleet"
-	"hybridns/test/r53fake"
 	"hybridns/server"
+	"hybridns/test/r53fake"
 	"hybridns/zonestore"
 )
 
