@@ -124,9 +124,11 @@ func newFleetFeed(store *zonestore.Store, syncers []*r53.Syncer, catalog string,
 // run rebuilds on every store change, and every second for health. With
 // ready set, nothing is published before it holds: a follower must not
 // take a catalog missing the zones still loading (its readiness is the
-// catalog's members).
+// catalog's members) — for a minute at most.
 func (f *fleetFeed) run(ctx context.Context, ready func() bool) {
-	for ready != nil && !ready() {
+	// A zone that never loads must not keep every follower empty: after
+	// a minute the feed starts with what there is.
+	for start := time.Now(); ready != nil && !ready() && time.Since(start) < time.Minute; {
 		select {
 		case <-ctx.Done():
 			return
@@ -198,7 +200,11 @@ func (f *fleetFeed) update() {
 			if prev != nil && prev.src == z && prev.health == health {
 				continue
 			}
-			serial := meta.Serial
+			// The fleet zone's serial follows the clock (the zone's own
+			// is meta.serial): a restarted primary, or the next primary
+			// of a follower's list, never offers a serial below what the
+			// follower holds, and a health change alone is a new version.
+			serial := uint32(time.Now().Unix())
 			if prev != nil && !zonestore.SerialLess(prev.zone.Serial(), serial) {
 				serial = prev.zone.Serial() + 1
 			}

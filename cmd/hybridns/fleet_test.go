@@ -319,8 +319,8 @@ func TestFleetFeedFromSyncer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Meta.Kind != fleet.KindRoute53 || d.Zone.Source() != src.Source() || d.Zone.Serial() != src.Serial() || fz.Serial() != src.Serial() {
-		t.Fatalf("meta %+v source %s serial %d (fleet %d), want %s %d", d.Meta, d.Zone.Source(), d.Zone.Serial(), fz.Serial(), src.Source(), src.Serial())
+	if d.Meta.Kind != fleet.KindRoute53 || d.Zone.Source() != src.Source() || d.Zone.Serial() != src.Serial() || d.Meta.Serial != src.Serial() {
+		t.Fatalf("meta %+v source %s serial %d, want %s %d", d.Meta, d.Zone.Source(), d.Zone.Serial(), src.Source(), src.Serial())
 	}
 	if zoneText(d.Zone) != zoneText(src) {
 		t.Fatalf("decoded\n%s\nsyncer's\n%s", zoneText(d.Zone), zoneText(src))

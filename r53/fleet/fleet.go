@@ -5,7 +5,7 @@
 // Each served (view, zone) becomes one "fleet zone" named
 // <label>.fleet.hybridns., whose records are all TXT:
 //
-//	@                 SOA   invalid. invalid. SERIAL 3600 600 2147483646 0
+//	@                 SOA   invalid. invalid. SERIAL 3600 600 2147483646 0   (SERIAL: the feed's, by the clock)
 //	@                 NS    invalid.
 //	meta.@            TXT   {"view":…,"origin":…,"kind":"route53"|"records","zone_id":…,"private":…,"serial":…}
 //	<hash>.set.@      TXT   one Route 53 record set, as the API returned it (kind route53)
