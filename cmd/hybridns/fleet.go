@@ -536,11 +536,26 @@ func (f *follower) Notify(zone string, from netip.Addr, key string) (known, acce
 	}
 	f.mu.Lock()
 	m := f.members[zone]
-	f.mu.Unlock()
+	var carriers []*fleetMember
 	if m == nil {
-		return false, false
+		// A primary's rule for every view also NOTIFYs the zones
+		// themselves: acknowledged (their fleet zones carry the change)
+		// so it does not retry, with a refresh check for good measure.
+		for _, c := range f.members {
+			if c.placed != nil && c.placed.Origin() == zone {
+				carriers = append(carriers, c)
+			}
+		}
 	}
-	return true, m.zone.Notify(from, key)
+	f.mu.Unlock()
+	if m != nil {
+		return true, m.zone.Notify(from, key)
+	}
+	for _, c := range carriers {
+		known = true
+		accepted = c.zone.Notify(from, key) || accepted
+	}
+	return known, accepted
 }
 
 type followedZone struct {

@@ -192,6 +192,14 @@ func TestFleetFollower(t *testing.T) {
 	if z := fstore.Load().Zone("corp", "corp.example."); z.Source() != "route53:ZCORP" || z.Serial() != 100 {
 		t.Fatalf("corp.example. on the follower: source %s serial %d", z.Source(), z.Serial())
 	}
+	// NOTIFY for a served zone itself (a view "*" rule sends those too) is
+	// acknowledged; for a zone not from the feed it is not ours.
+	if k, a := fl.Notify("files.example.", netip.MustParseAddr("127.0.0.1"), key.Name); !k || !a {
+		t.Fatalf("NOTIFY for a followed zone: known %v accepted %v", k, a)
+	}
+	if k, _ := fl.Notify("other.example.", netip.MustParseAddr("127.0.0.1"), key.Name); k {
+		t.Fatal("NOTIFY for a zone not followed is known")
+	}
 	if fstore.Load().Zone("", "corp.example.") != nil {
 		t.Fatal("the private zone leaked into the default view")
 	}
