@@ -55,6 +55,9 @@ func (h *Handler) listZones(w http.ResponseWriter, r *http.Request, _ Token) {
 		synced = h.cfg.SyncTimes()
 	}
 	for _, v := range snap.Views() {
+		if v == zonestore.FleetView {
+			continue // the followers' form of the zones listed here
+		}
 		for _, z := range snap.Zones(v) {
 			zi := zoneInfo{Zone: z.Origin(), View: v, Source: z.Source(), Records: z.Records(), Serial: z.Serial(),
 				Writable: h.cfg.Writer != nil && strings.HasPrefix(z.Source(), "route53:")}
