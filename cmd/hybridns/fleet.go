@@ -108,7 +108,8 @@ type fleetSource interface {
 
 type fleetEntry struct {
 	src    *zonestore.Zone
-	health string // JSON of the checks' status it was built with
+	health string   // the status of its checks it was built with
+	checks []string // the health checks its record sets use
 	zone   *zonestore.Zone
 }
 
@@ -171,6 +172,13 @@ func (f *fleetFeed) update() {
 	}
 	var puts []put
 	present := map[string]bool{}
+	var hm map[string]bool
+	health := func() map[string]bool { // once per update, when needed
+		if hm == nil {
+			hm = f.healthMap()
+		}
+		return hm
+	}
 	for _, view := range snap.Views() {
 		if view == zonestore.FleetView {
 			continue
@@ -185,20 +193,20 @@ func (f *fleetFeed) update() {
 			if !z.Available() {
 				continue // keep what followers have until data is back
 			}
+			if prev != nil && prev.src == z && (len(prev.checks) == 0 || healthKey(prev.checks, health()) == prev.health) {
+				continue // same version, same health: nothing to do (no record set is looked at)
+			}
 			meta := fleet.Meta{View: view, Origin: z.Origin(), Serial: z.Serial()}
-			var health string
+			var hkey string
+			var checks []string
 			sy, id, isR53 := f.route53Data(z)
 			var sets []types.ResourceRecordSet
-			var hm map[string]bool
 			if isR53 {
 				var serial uint32
 				_, meta.Private, sets, serial, _ = sy.ZoneData(id)
 				meta.ZoneID, meta.Serial = id, serial
-				hm = f.health()
-				health = healthKey(sets, hm)
-			}
-			if prev != nil && prev.src == z && prev.health == health {
-				continue
+				checks = checkIDs(sets)
+				hkey = healthKey(checks, health())
 			}
 			// The fleet zone's serial follows the clock (the zone's own
 			// is meta.serial): a restarted primary, or the next primary
@@ -211,7 +219,7 @@ func (f *fleetFeed) update() {
 			var fz *zonestore.Zone
 			var err error
 			if isR53 {
-				fz, err = fleet.Route53(meta, sets, hm, serial)
+				fz, err = fleet.Route53(meta, sets, health(), serial)
 			} else {
 				fz, err = fleet.Records(meta, z, serial)
 			}
@@ -219,7 +227,7 @@ func (f *fleetFeed) update() {
 				f.log.Error("fleet zone not built; followers keep the last one", slog.String("zone", z.Origin()), slog.String("view", view), slog.Any("err", err))
 				continue
 			}
-			f.built[name] = &fleetEntry{src: z, health: health, zone: fz}
+			f.built[name] = &fleetEntry{src: z, health: hkey, checks: checks, zone: fz}
 			puts = append(puts, put{name, fz})
 		}
 	}
@@ -284,7 +292,7 @@ func (f *fleetFeed) update() {
 
 // health is the status of every health check any syncer polls: unhealthy
 // when any syncer says so (as routingClient decides).
-func (f *fleetFeed) health() map[string]bool {
+func (f *fleetFeed) healthMap() map[string]bool {
 	out := map[string]bool{}
 	for _, s := range f.syncers {
 		for id, ok := range s.HealthMap() {
@@ -296,8 +304,8 @@ func (f *fleetFeed) health() map[string]bool {
 	return out
 }
 
-// healthKey is the status of the checks sets use, as a comparable string.
-func healthKey(sets []types.ResourceRecordSet, h map[string]bool) string {
+// checkIDs lists the health checks sets use, sorted.
+func checkIDs(sets []types.ResourceRecordSet) []string {
 	var ids []string
 	for _, rs := range sets {
 		if id := aws.ToString(rs.HealthCheckId); id != "" {
@@ -305,8 +313,13 @@ func healthKey(sets []types.ResourceRecordSet, h map[string]bool) string {
 		}
 	}
 	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// healthKey is the status of checks, as a comparable string.
+func healthKey(checks []string, h map[string]bool) string {
 	var b strings.Builder
-	for _, id := range slices.Compact(ids) {
+	for _, id := range checks {
 		v, ok := h[id]
 		fmt.Fprintf(&b, "%s=%v ", id, !ok || v)
 	}
