@@ -204,6 +204,9 @@ func (f *fleetFeed) update() {
 			if isR53 {
 				var serial uint32
 				_, meta.Private, sets, serial, _ = sy.ZoneData(id)
+				if serial != z.Serial() {
+					continue // the syncer is past this version; its publish wakes us again
+				}
 				meta.ZoneID, meta.Serial = id, serial
 				checks = checkIDs(sets)
 				hkey = healthKey(checks, health())
