@@ -241,8 +241,10 @@ func TestFleetFollower(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	swapped := time.Now()
 	pstore.PutZone("corp", corp2)
 	waitFor(t, "the record set change on the follower", func() bool { return same("corp", "corp.example.") })
+	t.Logf("follower lag (primary swap → follower swap, NOTIFY + SOA + IXFR): %v", time.Since(swapped))
 
 	// A zone the primary drops, the follower drops.
 	gone, err := zonestore.ParseZone(strings.NewReader("$ORIGIN gone.example.\n@ 300 SOA ns hm 1 3600 600 86400 60\n@ 300 NS ns\n"), "gone.example.", "gone")
