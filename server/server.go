@@ -174,7 +174,10 @@ type policy struct {
 	keys    keyring
 	// updatePolicy: canonical zone → rules
 	updatePolicy map[string][]UpdateRule
-	transfer     []TransferRule
+	// catalogName is the per-view catalogs' name: never handed to a
+	// follower's key in place of the fleet catalog of the same name.
+	catalogName string
+	transfer    []TransferRule
 }
 
 // Reconfigure puts a new policy in force for the queries that start after
@@ -188,7 +191,8 @@ func (s *Server) Reconfigure(p Policy) error {
 	s.polMu.Lock()
 	defer s.polMu.Unlock()
 	np := &policy{fwd: p.Forwarder, recurse: slices.Clone(p.AllowRecursion), views: slices.Clone(p.Views), routing: p.Routing,
-		keys: keyring{}, updatePolicy: map[string][]UpdateRule{}}
+		catalogName: canonicalOrEmpty(s.cfg.CatalogZone),
+		keys:        keyring{}, updatePolicy: map[string][]UpdateRule{}}
 	for _, k := range p.TSIGKeys {
 		np.keys[k.Name] = k
 	}
@@ -473,4 +477,11 @@ func listenPair(ctx context.Context, lc *net.ListenConfig, addr string) (net.Pac
 			return nil, nil, fmt.Errorf("listen tcp %s: %w", tcpAddr, err)
 		}
 	}
+}
+
+func canonicalOrEmpty(name string) string {
+	if name == "" {
+		return ""
+	}
+	return zonestore.Canonical(name)
 }

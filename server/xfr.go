@@ -263,6 +263,12 @@ func (p *policy) transferZone(snap *zonestore.Snapshot, addr netip.Addr, key *TS
 			if z := snap.Zone(zonestore.FleetView, qname); z != nil {
 				return z, zonestore.FleetView, true
 			}
+			if zonestore.InZone(qname, zonestore.FleetSuffix) || qname == p.catalogName {
+				// A fleet zone or the fleet catalog not (yet) fed: a view's
+				// catalog of the same name must not stand in for it (a
+				// follower would take it, and the serials may even agree).
+				continue
+			}
 		}
 		view, ok := rule.viewFor(key, clientView)
 		if !ok {

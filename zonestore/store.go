@@ -19,6 +19,10 @@ const DefaultView = ""
 // reads it.
 const FleetView = "*fleet"
 
+// FleetSuffix is the parent of every fleet zone's name (the zones of
+// FleetView, besides its catalog).
+const FleetSuffix = "fleet.hybridns."
+
 // Snapshot is one consistent generation of every zone in every view. A query
 // loads one Snapshot and uses it for its whole answer, so no reply ever mixes
 // two generations. Snapshots are immutable.

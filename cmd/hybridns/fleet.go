@@ -388,7 +388,19 @@ func newFollower(store *zonestore.Store, fc FollowConfig, key *server.TSIGKey, v
 	cc := f.cfg
 	cc.Zone = fleetCatalogName(fc.Catalog)
 	cc.Primaries = slices.Clone(fc.Primaries)
-	cc.OnVersion = func(_ context.Context, _, next *zonestore.Zone) { f.setMembers(fleet.Members(next)) }
+	cc.OnVersion = func(_ context.Context, _, next *zonestore.Zone) {
+		members := fleet.Members(next)
+		for _, m := range members {
+			if !zonestore.InZone(m, fleet.Suffix) {
+				// The primary's per-view catalog, served while its fleet
+				// feed was not up yet: not ours. The fleet catalog comes
+				// with a newer serial (and a NOTIFY).
+				f.log.Warn("catalog is not a fleet catalog (is the primary's fleet feed up?); waiting for the next version", slog.String("member", m))
+				return
+			}
+		}
+		f.setMembers(members)
+	}
 	var err error
 	if f.catalog, err = secondary.New(f.private, cc); err != nil {
 		return nil, err

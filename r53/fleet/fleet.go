@@ -39,7 +39,7 @@ import (
 )
 
 // Suffix is the parent of every fleet zone's name.
-const Suffix = "fleet.hybridns."
+const Suffix = zonestore.FleetSuffix
 
 // Source is the Source() of fleet zones.
 const Source = "fleet"
