@@ -209,9 +209,11 @@ route53:
 				counted += v
 			}
 		}
-		if seen := len(f.Requests()); float64(seen) > counted {
+		seen := len(f.Requests())
+		if float64(seen) > counted {
 			t.Errorf("the fake saw %d requests, the primary made %.0f", seen, counted)
 		}
+		t.Logf("Route 53 requests for 1 primary + %d followers: %d (the primary's own: %.0f); %d independent mirrors would each make the primary's", len(followers), seen, counted, len(followers)+1)
 	})
 
 	t.Run("a change reaches the followers", func(t *testing.T) {
