@@ -798,9 +798,16 @@ func (s *Server) reply(r *dns.Msg, rcode int) *dns.Msg {
 	m.Response = true
 	m.Opcode = r.Opcode
 	m.Rcode = rcode
-	if r.Opcode == dns.OpcodeQuery {
+	switch r.Opcode {
+	case dns.OpcodeQuery:
 		m.RecursionDesired = r.RecursionDesired
 		m.CheckingDisabled = r.CheckingDisabled
+		if len(r.Question) == 1 {
+			m.Question = r.Question
+		}
+	case dns.OpcodeUpdate, dns.OpcodeNotify:
+		// The zone section is echoed (RFC 2136 §3.8, RFC 1996 §4.7), as
+		// BIND does.
 		if len(r.Question) == 1 {
 			m.Question = r.Question
 		}

@@ -57,12 +57,7 @@ func (u *updateStats) add(rcode int) {
 // source, which is asked only when all of that holds. The reply goes out
 // only after the source accepted (or refused) the change.
 func (s *Server) serveUpdate(w dns.ResponseWriter, r *dns.Msg) {
-	m := new(dns.Msg)
-	m.Id, m.Response, m.Opcode = r.Id, true, dns.OpcodeUpdate
-	m.Question = r.Question
-	if o := r.IsEdns0(); o != nil {
-		m.SetEdns0(s.cfg.UDPSize, false)
-	}
+	m := s.reply(r, dns.RcodeSuccess) // the one reply builder
 	key, terr := s.tsigVerdict(w, r)
 	var rcode int
 	if terr != dns.RcodeSuccess {
@@ -155,12 +150,7 @@ type NotifyReceiver interface {
 // REFUSED from anyone but its primaries, NOTAUTH for zones we do not
 // follow.
 func (s *Server) serveNotify(w dns.ResponseWriter, r *dns.Msg) {
-	m := new(dns.Msg)
-	m.Id, m.Response, m.Opcode = r.Id, true, dns.OpcodeNotify
-	m.Question = r.Question
-	if r.IsEdns0() != nil {
-		m.SetEdns0(s.cfg.UDPSize, false)
-	}
+	m := s.reply(r, dns.RcodeSuccess) // the one reply builder
 	key, terr := s.tsigVerdict(w, r)
 	switch {
 	case terr != dns.RcodeSuccess:
