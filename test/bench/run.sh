@@ -593,18 +593,26 @@ bench_auth() {
 	done
 }
 
+# start_upstream MODE DIR: the Knot upstream of the forwarding modes, on core
+# 0, serving DIR/zones and checked with DIR/checks; sets UP_PID and UP_PORT.
+UP_PID= UP_PORT=
+start_upstream() {
+	free_port
+	UP_PORT=$FREE_PORT
+	log "$1: upstream knot on 127.0.0.1:$UP_PORT, core $CLIENT_CPU"
+	start_knot "$2/upstream" "$UP_PORT" "$2/zones" "$CLIENT_CPU"
+	UP_PID=$SERVER_PID
+	wait_ready "upstream knot" "$UP_PID" "$UP_PORT" "$2/upstream/log" "$CLIENT_CPU" || die "upstream Knot did not start"
+	sanity "upstream knot" "$UP_PORT" "$2/checks" aa || die "upstream Knot gives wrong answers"
+}
+
 bench_forward() {
 	local d=$TMP/forward r up uport
 	gen forward "$d"
 	# The upstream shares core 0 with dnsperf rather than competing with the
 	# server under test; after warm-up it sees almost no traffic (cache hits).
-	free_port
-	uport=$FREE_PORT
-	log "forward: upstream knot on 127.0.0.1:$uport, core $CLIENT_CPU"
-	start_knot "$d/upstream" "$uport" "$d/zones" "$CLIENT_CPU"
-	up=$SERVER_PID
-	wait_ready "upstream knot" "$up" "$uport" "$d/upstream/log" "$CLIENT_CPU" || die "upstream Knot did not start"
-	sanity "upstream knot" "$uport" "$d/checks" aa || die "upstream Knot gives wrong answers"
+	start_upstream forward "$d"
+	up=$UP_PID uport=$UP_PORT
 	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
 		free_port
 		bench_one forward hybridns "$r" start_hybridns_forward "$d/checks" ra "$d/queries" "$d/upstream" \
@@ -634,13 +642,8 @@ bench_forward_miss() {
 	gen forward "$d"
 	# As in forward, the upstream shares core 0 with dnsperf; here it answers
 	# every query (NXDOMAIN), so its work is part of each server's run alike.
-	free_port
-	uport=$FREE_PORT
-	log "forward-miss: upstream knot on 127.0.0.1:$uport, core $CLIENT_CPU"
-	start_knot "$d/upstream" "$uport" "$d/zones" "$CLIENT_CPU"
-	up=$SERVER_PID
-	wait_ready "upstream knot" "$up" "$uport" "$d/upstream/log" "$CLIENT_CPU" || die "upstream Knot did not start"
-	sanity "upstream knot" "$uport" "$d/checks" aa || die "upstream Knot gives wrong answers"
+	start_upstream forward-miss "$d"
+	up=$UP_PID uport=$UP_PORT
 	QUERY_FILE_FN=miss_queries
 	DNSPERF_EXTRA="-n 1"
 	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
