@@ -33,16 +33,15 @@ func BuildZone(origin, zoneID string, sets []types.ResourceRecordSet) (z *zonest
 	b.SetSource("route53:" + zoneID)
 	bareID := bareZoneID(zoneID)
 	var errs []error
-	for _, in := range sets {
-		rs, err := ConvertRecordSet(in)
+	convertSets(sets, func(in types.ResourceRecordSet, rs RecordSet, err error) {
 		if err != nil {
 			skipped = append(skipped, Skipped{Name: deref(in.Name), Type: string(in.Type), SetID: deref(in.SetIdentifier), Err: err})
-			continue
+			return
 		}
 		if err := addRecordSet(b, origin, bareID, rs); err != nil {
 			skipped = append(skipped, Skipped{Name: rs.Name, Type: string(in.Type), SetID: rs.Policy.SetIdentifier, Err: err})
 		}
-	}
+	})
 	z, err = b.Build()
 	if err != nil {
 		errs = append(errs, err)

@@ -2,15 +2,18 @@ package r53
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
@@ -53,16 +56,7 @@ func (s *Syncer) writeSnapshot(meta snapshotMeta, sets []types.ResourceRecordSet
 		return fmt.Errorf("snapshot %s: %w", meta.Name, err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
-	meta.Sets = len(sets)
-	w := bufio.NewWriterSize(tmp, 1<<16)
-	enc := json.NewEncoder(w)
-	err = enc.Encode(meta)
-	for i := 0; err == nil && i < len(sets); i++ {
-		err = enc.Encode(sets[i])
-	}
-	if err == nil {
-		err = w.Flush()
-	}
+	err = encodeSnapshot(tmp, meta, sets)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -84,37 +78,128 @@ func (s *Syncer) writeSnapshot(meta snapshotMeta, sets []types.ResourceRecordSet
 	return nil
 }
 
+// encodeSnapshot writes one zone's snapshot: the header, then one record
+// set per line.
+func encodeSnapshot(out io.Writer, meta snapshotMeta, sets []types.ResourceRecordSet) error {
+	meta.Sets = len(sets)
+	w := bufio.NewWriterSize(out, 1<<16)
+	enc := json.NewEncoder(w)
+	err := enc.Encode(meta)
+	for i := 0; err == nil && i < len(sets); i++ {
+		err = enc.Encode(sets[i])
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	return err
+}
+
 func (s *Syncer) removeSnapshot(id string) {
 	if s.cfg.SnapshotDir != "" {
 		os.Remove(filepath.Join(s.cfg.SnapshotDir, id+snapshotExt))
 	}
 }
 
-// readSnapshot reads one snapshot file.
+// readSnapshot reads one snapshot file. The record sets of a large file
+// are decoded by every core (one JSON value per line).
 func readSnapshot(path string) (snapshotMeta, []types.ResourceRecordSet, error) {
 	var meta snapshotMeta
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return meta, nil, err
 	}
-	defer f.Close()
-	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<16))
-	if err := dec.Decode(&meta); err != nil {
+	head, rest, _ := bytes.Cut(data, []byte("\n"))
+	if err := json.Unmarshal(head, &meta); err != nil {
 		return meta, nil, fmt.Errorf("%s: header: %w", path, err)
 	}
-	sets := make([]types.ResourceRecordSet, 0, min(max(meta.Sets, 0), 1<<20)) // the header is only a hint
-	for dec.More() {
-		var rs types.ResourceRecordSet
-		if err := dec.Decode(&rs); err != nil {
-			return meta, nil, fmt.Errorf("%s: record set %d: %w", path, len(sets)+1, err)
-		}
-		sets = append(sets, rs)
+	sets, err := decodeLines(rest, min(max(meta.Sets, 0), 1<<20)) // the header is only a hint
+	if err != nil {
+		return meta, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(sets) != meta.Sets {
 		return meta, nil, fmt.Errorf("%s: %d record sets, header says %d (truncated?)", path, len(sets), meta.Sets)
 	}
 	return meta, sets, nil
 }
+
+// decodeChunk is how many bytes of lines one decoding task takes.
+const decodeChunk = 1 << 20
+
+// decodeLines decodes one record set per non-blank line of data, in
+// order; large inputs in parallel, a chunk of whole lines per task.
+func decodeLines(data []byte, hint int) ([]types.ResourceRecordSet, error) {
+	var chunks [][]byte
+	for len(data) > 0 {
+		cut := len(data)
+		if cut > decodeChunk {
+			if i := bytes.IndexByte(data[decodeChunk:], '\n'); i >= 0 {
+				cut = decodeChunk + i + 1
+			}
+		}
+		chunks = append(chunks, data[:cut])
+		data = data[cut:]
+	}
+	type result struct {
+		sets []types.ResourceRecordSet
+		err  error
+		line int // of the error, within the chunk
+	}
+	results := make([]result, len(chunks))
+	decode := func(i int) {
+		r := &results[i]
+		r.sets = make([]types.ResourceRecordSet, 0, max(hint/len(chunks), 16))
+		for rest := chunks[i]; len(rest) > 0; {
+			var line []byte
+			line, rest, _ = bytes.Cut(rest, []byte("\n"))
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			var rs types.ResourceRecordSet
+			if err := json.Unmarshal(line, &rs); err != nil {
+				r.err, r.line = err, len(r.sets)
+				return
+			}
+			r.sets = append(r.sets, rs)
+		}
+	}
+	if workers := min(runtime.GOMAXPROCS(0), len(chunks)); workers < 2 {
+		for i := range chunks {
+			decode(i)
+		}
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for i := int(next.Add(1) - 1); i < len(chunks); i = int(next.Add(1) - 1) {
+					decode(i)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	total := 0
+	for _, r := range results {
+		if r.err != nil {
+			return nil, fmt.Errorf("record set %d: %w", total+r.line+1, r.err)
+		}
+		total += len(r.sets)
+	}
+	if len(results) == 1 {
+		return results[0].sets, nil
+	}
+	sets := make([]types.ResourceRecordSet, 0, total)
+	for _, r := range results {
+		sets = append(sets, r.sets...)
+	}
+	return sets, nil
+}
+
+// snapshotBatch is how long LoadSnapshots gathers loaded zones before it
+// publishes them, all in one snapshot: a cold start of many zones
+// publishes a few times, not once per zone and view, and zones that load
+// early answer early.
+const snapshotBatch = 100 * time.Millisecond
 
 // LoadSnapshots publishes every zone in the snapshot directory, before any
 // API call, so a new instance answers within a second of starting. Zones
@@ -134,21 +219,18 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 	type result struct {
 		path    string
 		meta    snapshotMeta
-		sets    int
 		zone    *zonestore.Zone
 		skipped int
-		checks  []string
-		hash    [32]byte
 		rsets   []types.ResourceRecordSet
+		hash    [32]byte
+		hashed  bool // else computed after the publish (large zones)
 		err     error
 	}
 	work := make(chan string)
 	results := make(chan result)
 	var wg sync.WaitGroup
 	for range max(runtime.GOMAXPROCS(0), 1) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for path := range work {
 				r := result{path: path}
 				var sets []types.ResourceRecordSet
@@ -160,11 +242,14 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 					}
 					r.rsets = sets
 					r.zone, skipped, r.err = BuildZone(r.meta.Name, r.meta.ID, withSerial(sets, r.meta.Serial))
-					r.skipped, r.sets, r.checks, r.hash = len(skipped), len(sets), healthChecks(sets), hashSets(sets)
+					r.skipped = len(skipped)
+					if len(sets) < 2*convChunk {
+						r.hash, r.hashed = hashSets(sets), true
+					}
 				}
 				results <- r
 			}
-		}()
+		})
 	}
 	go func() {
 		for _, p := range files {
@@ -175,7 +260,16 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		close(results)
 	}()
 	var errs []error
-	loaded := 0
+	var loaded, unhashed []*zoneState
+	batch := map[string][]*zonestore.Zone{}
+	last := time.Now()
+	publish := func() {
+		// Under s.mu, as every publish of the syncer: the zone states and
+		// the store agree for whoever looks next.
+		s.store.PutZones(batch)
+		clear(batch)
+		last = time.Now()
+	}
 	for r := range results {
 		if r.err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", r.path, r.err))
@@ -186,23 +280,30 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		}
 		meta, z := r.meta, r.zone
 		st := newZoneState(meta.ID, meta.Name, meta.Private)
-		st.vpcs, st.hash, st.records, st.sets, st.ready, st.lastSync, st.checks, st.built = meta.VPCs, r.hash, z.Records(), r.sets, true, meta.Synced, r.checks, z
-		st.rsets, st.serial = r.rsets, meta.Serial
+		st.vpcs, st.records, st.sets, st.ready, st.lastSync, st.checks, st.built = meta.VPCs, z.Records(), len(r.rsets), true, meta.Synced, healthChecks(r.rsets), z
+		st.rsets, st.serial, st.hash = r.rsets, meta.Serial, r.hash
 		s.mu.Lock()
 		st.views = s.viewsOf(st)
 		s.zones[st.id] = st
 		for _, v := range st.views {
-			s.store.PutZone(v, z)
+			batch[v] = append(batch[v], z)
+		}
+		if time.Since(last) >= snapshotBatch {
+			publish()
 		}
 		s.mu.Unlock()
-		loaded++
+		loaded = append(loaded, st)
+		if !r.hashed {
+			unhashed = append(unhashed, st)
+		}
 		s.log.Info("zone loaded from snapshot", slog.String("zone", meta.Name), slog.String("zone_id", meta.ID),
 			slog.Int("records", z.Records()), slog.Int("skipped", r.skipped), slog.Time("synced", meta.Synced))
 	}
 	s.mu.Lock()
+	publish()
 	// The snapshot stands for the zone list until the first listing, as
 	// long as it holds every zone the config names.
-	complete := loaded > 0
+	complete := len(loaded) > 0
 	for id := range wantID {
 		complete = complete && s.zones[id] != nil
 	}
@@ -213,7 +314,27 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		s.listed = true
 	}
 	s.mu.Unlock()
-	return loaded, errors.Join(errs...)
+	go s.fingerprint(unhashed)
+	return len(loaded), errors.Join(errs...)
+}
+
+// fingerprint computes the change-detection hash of large zones loaded
+// from the snapshot, off the start-up path (seconds for a million
+// records): only a sync compares it, and a sync
+// that compares before it is done republishes the same data once, nothing
+// worse. A version published meanwhile keeps its own hash.
+func (s *Syncer) fingerprint(zones []*zoneState) {
+	for _, z := range zones {
+		s.mu.Lock()
+		sets, pubs := z.rsets, z.pubs
+		s.mu.Unlock()
+		h := hashSets(sets)
+		s.mu.Lock()
+		if z.pubs == pubs && s.zones[z.id] == z {
+			z.hash = h
+		}
+		s.mu.Unlock()
+	}
 }
 
 func (s *Syncer) zoneIDsLocked() []string {

@@ -317,20 +317,75 @@ func (s *Store) PutZone(view string, z *Zone) {
 	_ = s.Update(func(cur *Snapshot) (*Snapshot, error) { return cur.WithZone(view, z), nil })
 }
 
+// Edits collects zone changes to publish as one snapshot. The last change
+// of a (view, origin) wins, as it would publishing them one by one.
+type Edits struct {
+	views map[string]map[string]*Zone // nil zone: delete
+}
+
+// Put puts z into view.
+func (e *Edits) Put(view string, z *Zone) { e.set(view, z.origin, z) }
+
+// Delete removes the zone origin from view.
+func (e *Edits) Delete(view, origin string) { e.set(view, origin, nil) }
+
+func (e *Edits) set(view, origin string, z *Zone) {
+	if e.views == nil {
+		e.views = map[string]map[string]*Zone{}
+	}
+	if e.views[view] == nil {
+		e.views[view] = map[string]*Zone{}
+	}
+	e.views[view][origin] = z
+}
+
+// Len is the number of changes held.
+func (e *Edits) Len() int {
+	n := 0
+	for _, m := range e.views {
+		n += len(m)
+	}
+	return n
+}
+
+// WithEdits returns a copy of s with every change of e applied, as one new
+// version.
+func (s *Snapshot) WithEdits(e *Edits) *Snapshot {
+	next := s
+	for _, view := range slices.Sorted(maps.Keys(e.views)) {
+		var puts []*Zone
+		var dels []string
+		for origin, z := range e.views[view] {
+			if z != nil {
+				puts = append(puts, z)
+			} else {
+				dels = append(dels, origin)
+			}
+		}
+		next = next.with(view, puts, dels)
+	}
+	return next.at(s.version + 1)
+}
+
+// Apply publishes every change of e as one new snapshot (nothing when e
+// holds none): a cold start or a rescan publishes once, not once per zone.
+func (s *Store) Apply(e *Edits) {
+	if e.Len() == 0 {
+		return
+	}
+	_ = s.Update(func(cur *Snapshot) (*Snapshot, error) { return cur.WithEdits(e), nil })
+}
+
 // PutZones publishes every zone of zones in its view (view → zones) as
-// one new snapshot: a cold start or a reload publishes once, not once per
-// zone.
+// one new snapshot.
 func (s *Store) PutZones(zones map[string][]*Zone) {
-	_ = s.Update(func(cur *Snapshot) (*Snapshot, error) {
-		if len(zones) == 0 {
-			return nil, nil
+	var e Edits
+	for view, zs := range zones {
+		for _, z := range zs {
+			e.Put(view, z)
 		}
-		next := cur
-		for _, view := range slices.Sorted(maps.Keys(zones)) {
-			next = next.with(view, zones[view], nil)
-		}
-		return next.at(cur.version + 1), nil
-	})
+	}
+	s.Apply(&e)
 }
 
 // DeleteZone removes the zone origin from view.

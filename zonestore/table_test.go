@@ -95,7 +95,7 @@ func TestTableMatchesMap(t *testing.T) {
 				m  tableModel
 			}
 			versions := []version{{m: tableModel{}}}
-			for range 400 {
+			for range 150 {
 				cur := versions[len(versions)-1]
 				m := maps.Clone(cur.m)
 				x := cur.tb.tx()
@@ -274,5 +274,45 @@ func TestSwapCostIsPerZone(t *testing.T) {
 		if ch := Changed(before, st.Load()); len(ch) != 1 || ch[0].New != zs[(i-1)&1] {
 			t.Errorf("view %q: Changed = %v", c.view, ch)
 		}
+	}
+}
+
+// TestEditsPublishOnce: a batch of changes in several views is one new
+// version, and the last change of a name wins, as published one by one.
+func TestEditsPublishOnce(t *testing.T) {
+	st := NewStore()
+	a1, a2, b := Unavailable("a.example.", "1"), Unavailable("a.example.", "2"), Unavailable("b.example.", "1")
+	st.PutZones(map[string][]*Zone{DefaultView: {a1, b}, "v": {b}})
+	if v := st.Load().Version(); v != 1 {
+		t.Fatalf("version %d after one PutZones", v)
+	}
+	var e Edits
+	e.Delete(DefaultView, "a.example.")
+	e.Put(DefaultView, a2)      // delete, then put: present
+	e.Put("v", a1)              //
+	e.Delete("v", "b.example.") // put before, delete now: absent
+	e.Delete(DefaultView, "b.example.")
+	e.Put(DefaultView, b) // present again
+	st.Apply(&e)
+	snap := st.Load()
+	if snap.Version() != 2 {
+		t.Fatalf("version %d after one Apply", snap.Version())
+	}
+	for _, c := range []struct {
+		view, origin string
+		want         *Zone
+	}{
+		{DefaultView, "a.example.", a2}, {DefaultView, "b.example.", b}, {"v", "a.example.", a1}, {"v", "b.example.", nil},
+	} {
+		if got := snap.Zone(c.view, c.origin); got != c.want {
+			t.Errorf("Zone(%q, %s) = %v, want %v", c.view, c.origin, got, c.want)
+		}
+	}
+	if got := snap.Find("v", "www.b.example."); got != b {
+		t.Errorf("view v no longer shadows b.example.: Find = %v, want the default zone", got)
+	}
+	st.Apply(&Edits{})
+	if st.Load() != snap {
+		t.Error("an empty batch published a snapshot")
 	}
 }

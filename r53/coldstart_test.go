@@ -1,0 +1,209 @@
+package r53
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/route53/types"
+	"github.com/miekg/dns"
+
+	"hybridns/zonestore"
+)
+
+// coldZone is one zone of a generated snapshot directory and where it must
+// answer.
+type coldZone struct {
+	name, view, addr string
+}
+
+const coldViews = 10
+
+// writeColdSnapshots writes n small zones as Route 53 snapshot files (the
+// format writeSnapshot uses, without its fsyncs): every fifth zone public,
+// the rest private to one of coldViews VPCs (view "v<k>" for VPC
+// "vpc-<k>"), and every 50th private zone named like the public zone
+// before it (split horizon). It returns the zones and the syncer config
+// that maps the VPCs to the views.
+func writeColdSnapshots(tb testing.TB, dir string, n int) ([]coldZone, Config) {
+	tb.Helper()
+	cfg := Config{Discover: true, SnapshotDir: dir, Views: map[string][]string{}}
+	for k := range coldViews {
+		cfg.Views[fmt.Sprintf("vpc-%d", k)] = []string{fmt.Sprintf("v%d", k)}
+	}
+	zones := make([]coldZone, 0, n)
+	for i := range n {
+		z := coldZone{name: fmt.Sprintf("z%05d.example.", i), addr: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)}
+		meta := snapshotMeta{ID: fmt.Sprintf("Z%020d", i), Serial: uint32(1000 + i), Synced: time.Unix(1_700_000_000, 0)}
+		if i%5 != 0 {
+			k := (i / 5) % coldViews
+			z.view = fmt.Sprintf("v%d", k)
+			meta.Private, meta.VPCs = true, []string{fmt.Sprintf("vpc-%d", k)}
+			if i%50 == 1 {
+				z.name = zones[i-1].name // shadows the public zone in one view
+			}
+		}
+		meta.Name = z.name
+		sets := []types.ResourceRecordSet{
+			rrset(z.name, "SOA", 900, "ns-1.awsdns-1.com. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400"),
+			rrset(z.name, "NS", 172800, "ns-1.awsdns-1.com."),
+			rrset("www."+z.name, "A", 300, z.addr),
+			rrset("mail."+z.name, "A", 300, "192.0.2.25"),
+		}
+		writeSnapshotFile(tb, filepath.Join(dir, meta.ID+snapshotExt), meta, sets)
+		zones = append(zones, z)
+	}
+	return zones, cfg
+}
+
+func writeSnapshotFile(tb testing.TB, path string, meta snapshotMeta, sets []types.ResourceRecordSet) {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := encodeSnapshot(f, meta, sets); err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// coldLoad loads dir into a fresh store and counts the snapshots published
+// on the way.
+func coldLoad(tb testing.TB, cfg Config, want int) (*zonestore.Store, *Syncer, int64, time.Duration) {
+	tb.Helper()
+	store := zonestore.NewStore()
+	var publishes atomic.Int64
+	store.Observe(func(_, _ *zonestore.Snapshot) { publishes.Add(1) })
+	s, err := NewSyncer(nil, store, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	start := time.Now()
+	n, err := s.LoadSnapshots()
+	took := time.Since(start)
+	if err != nil || n != want {
+		tb.Fatalf("loaded %d of %d zones: %v", n, want, err)
+	}
+	if !s.Ready() {
+		tb.Fatal("not ready after loading every zone from the snapshot")
+	}
+	return store, s, publishes.Load(), took
+}
+
+// TestColdStartManyZones: 10,000 zones in 10 views load from a snapshot
+// directory, each answers in its view (public zones in every view, a
+// view's own zone of a public name shadowing it there only), and they are
+// published in a few batches, not one snapshot per zone per view.
+func TestColdStartManyZones(t *testing.T) {
+	const n = 10_000
+	zones, cfg := writeColdSnapshots(t, t.TempDir(), n)
+	store, _, publishes, took := coldLoad(t, cfg, n)
+	t.Logf("%d zones in %d views ready in %v, %d publishes", n, coldViews, took, publishes)
+	// One publish per batch; batches are cut by time (snapshotBatch).
+	if limit := int64(took/snapshotBatch) + 2; publishes > limit {
+		t.Errorf("%d publishes for %d zones in %v; want at most %d", publishes, n, took, limit)
+	}
+	shadowed := map[string]string{} // public name → the view whose own zone shadows it
+	for _, z := range zones {
+		if z.view != "" {
+			shadowed[z.name] = z.view
+		}
+	}
+	snap := store.Load()
+	check := func(view, name, want string) {
+		t.Helper()
+		qname := "www." + name
+		zone := snap.Find(view, qname)
+		if zone == nil {
+			t.Fatalf("view %q: no zone for %s", view, qname)
+		}
+		res := zone.Lookup(qname, dns.TypeA)
+		if len(res.Answer) != 1 || res.Answer[0].(*dns.A).A.String() != want {
+			t.Fatalf("view %q: %s A = %v, want %s", view, qname, res.Answer, want)
+		}
+	}
+	for i, z := range zones {
+		if z.view != "" {
+			check(z.view, z.name, z.addr)
+			if other := fmt.Sprintf("v%d", (i/5+1)%coldViews); snap.Find(other, "www."+z.name) != nil && shadowed[z.name] == "" {
+				t.Fatalf("private zone %s (view %s) is visible in view %s", z.name, z.view, other)
+			}
+			continue
+		}
+		check(zonestore.DefaultView, z.name, z.addr)
+		for k := range coldViews {
+			if v := fmt.Sprintf("v%d", k); shadowed[z.name] != v {
+				check(v, z.name, z.addr)
+			}
+		}
+	}
+}
+
+// BenchmarkColdStart reports the seconds from nothing to ready for a
+// snapshot directory of 10,000 small zones in 10 views, and for one zone
+// of 1,000,000 records with the split of the load into reading the file,
+// converting record sets and building the zone:
+//
+//	go test -run XXX -bench ColdStart -benchtime 1x -count 3 ./r53/
+func BenchmarkColdStart(b *testing.B) {
+	b.Run("10k-zones-10-views", func(b *testing.B) {
+		_, cfg := writeColdSnapshots(b, b.TempDir(), 10_000)
+		for b.Loop() {
+			runtime.GC()
+			_, _, publishes, took := coldLoad(b, cfg, 10_000)
+			b.ReportMetric(took.Seconds(), "s/ready")
+			b.ReportMetric(float64(publishes), "publishes")
+		}
+	})
+	b.Run("1M-records", func(b *testing.B) {
+		dir := b.TempDir()
+		const name = "big.example."
+		sets := []types.ResourceRecordSet{
+			rrset(name, "SOA", 900, "ns-1.awsdns-1.com. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400"),
+			rrset(name, "NS", 172800, "ns-1.awsdns-1.com."),
+		}
+		for j := range 1_000_000 - 2 {
+			sets = append(sets, rrset(fmt.Sprintf("h%d.%s", j, name), "A", 300, fmt.Sprintf("10.%d.%d.%d", j>>16&255, j>>8&255, j&255)))
+		}
+		path := filepath.Join(dir, "ZBIG"+snapshotExt)
+		writeSnapshotFile(b, path, snapshotMeta{ID: "ZBIG", Name: name, Serial: 7}, sets)
+		sets = nil
+		cfg := Config{Discover: true, SnapshotDir: dir}
+		for b.Loop() {
+			runtime.GC()
+			_, _, _, took := coldLoad(b, cfg, 1)
+			b.ReportMetric(took.Seconds(), "s/ready")
+			// The parts, one after the other, outside the timed load.
+			runtime.GC()
+			start := time.Now()
+			_, rsets, err := readSnapshot(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(time.Since(start).Seconds(), "s/read")
+			start = time.Now()
+			converted := 0
+			convertSets(rsets, func(_ types.ResourceRecordSet, _ RecordSet, err error) {
+				if err == nil {
+					converted++
+				}
+			})
+			if converted != len(rsets) {
+				b.Fatalf("%d of %d record sets converted", converted, len(rsets))
+			}
+			b.ReportMetric(time.Since(start).Seconds(), "s/convert")
+			start = time.Now()
+			if _, _, err := BuildZone(name, "ZBIG", rsets); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(time.Since(start).Seconds(), "s/convert+build")
+		}
+	})
+}
