@@ -222,8 +222,6 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		zone    *zonestore.Zone
 		skipped int
 		rsets   []types.ResourceRecordSet
-		hash    [32]byte
-		hashed  bool // else computed after the publish (large zones)
 		err     error
 	}
 	work := make(chan string)
@@ -243,9 +241,6 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 					r.rsets = sets
 					r.zone, skipped, r.err = BuildZone(r.meta.Name, r.meta.ID, withSerial(sets, r.meta.Serial))
 					r.skipped = len(skipped)
-					if len(sets) < 2*convChunk {
-						r.hash, r.hashed = hashSets(sets), true
-					}
 				}
 				results <- r
 			}
@@ -260,7 +255,7 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		close(results)
 	}()
 	var errs []error
-	var loaded, unhashed []*zoneState
+	var loaded []*zoneState
 	batch := map[string][]*zonestore.Zone{}
 	last := time.Now()
 	publish := func() {
@@ -281,7 +276,7 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		meta, z := r.meta, r.zone
 		st := newZoneState(meta.ID, meta.Name, meta.Private)
 		st.vpcs, st.records, st.sets, st.ready, st.lastSync, st.checks, st.built = meta.VPCs, z.Records(), len(r.rsets), true, meta.Synced, healthChecks(r.rsets), z
-		st.rsets, st.serial, st.hash = r.rsets, meta.Serial, r.hash
+		st.rsets, st.serial, st.hashing = r.rsets, meta.Serial, make(chan struct{})
 		s.mu.Lock()
 		st.views = s.viewsOf(st)
 		s.zones[st.id] = st
@@ -293,9 +288,6 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		}
 		s.mu.Unlock()
 		loaded = append(loaded, st)
-		if !r.hashed {
-			unhashed = append(unhashed, st)
-		}
 		s.log.Info("zone loaded from snapshot", slog.String("zone", meta.Name), slog.String("zone_id", meta.ID),
 			slog.Int("records", z.Records()), slog.Int("skipped", r.skipped), slog.Time("synced", meta.Synced))
 	}
@@ -314,25 +306,29 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		s.listed = true
 	}
 	s.mu.Unlock()
-	go s.fingerprint(unhashed)
+	go s.fingerprint(loaded)
 	return len(loaded), errors.Join(errs...)
 }
 
-// fingerprint computes the change-detection hash of large zones loaded
-// from the snapshot, off the start-up path (seconds for a million
-// records): only a sync compares it, and a sync
-// that compares before it is done republishes the same data once, nothing
-// worse. A version published meanwhile keeps its own hash.
+// fingerprint computes the change-detection hash of the zones loaded from
+// the snapshot, smallest first, off the start-up path (seconds for a
+// million records). Only a sync compares it, and SyncZone waits for it
+// (zoneState.hashing). A version published meanwhile keeps its own hash.
 func (s *Syncer) fingerprint(zones []*zoneState) {
+	if s.fingerprintGate != nil {
+		<-s.fingerprintGate // a test holds the hashes back
+	}
+	slices.SortFunc(zones, func(a, b *zoneState) int { return a.sets - b.sets })
 	for _, z := range zones {
 		s.mu.Lock()
 		sets, pubs := z.rsets, z.pubs
 		s.mu.Unlock()
 		h := hashSets(sets)
 		s.mu.Lock()
-		if z.pubs == pubs && s.zones[z.id] == z {
+		if z.pubs == pubs {
 			z.hash = h
 		}
+		close(z.hashing)
 		s.mu.Unlock()
 	}
 }
