@@ -155,7 +155,7 @@ func decodeLines(data []byte, hint int) ([]types.ResourceRecordSet, error) {
 				continue
 			}
 			var rs types.ResourceRecordSet
-			if err := json.Unmarshal(line, &rs); err != nil {
+			if err := decodeSetLine(line, &rs); err != nil {
 				r.err, r.line = err, len(r.sets)
 				return
 			}
@@ -193,6 +193,23 @@ func decodeLines(data []byte, hint int) ([]types.ResourceRecordSet, error) {
 		sets = append(sets, r.sets...)
 	}
 	return sets, nil
+}
+
+// buildWithSerial is BuildZone(origin, id, withSerial(sets, serial))
+// without copying sets (hundreds of megabytes for a million record sets):
+// the SOA set is swapped for its new-serial form during the build and put
+// back after. sets must be the caller's alone meanwhile.
+func buildWithSerial(origin, id string, sets []types.ResourceRecordSet, serial uint32) (*zonestore.Zone, []Skipped, error) {
+	for i := range sets {
+		if sets[i].Type != types.RRTypeSoa || len(sets[i].ResourceRecords) != 1 {
+			continue // as withSerial
+		}
+		orig := sets[i]
+		sets[i] = withSerial(sets[i:i+1], serial)[0]
+		defer func() { sets[i] = orig }()
+		break
+	}
+	return BuildZone(origin, id, sets)
 }
 
 // snapshotBatch is how long LoadSnapshots gathers loaded zones before it
@@ -239,7 +256,7 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 						r.meta.Serial = NextSerial(0, time.Now())
 					}
 					r.rsets = sets
-					r.zone, skipped, r.err = BuildZone(r.meta.Name, r.meta.ID, withSerial(sets, r.meta.Serial))
+					r.zone, skipped, r.err = buildWithSerial(r.meta.Name, r.meta.ID, sets, r.meta.Serial)
 					r.skipped = len(skipped)
 				}
 				results <- r
