@@ -316,3 +316,54 @@ func TestEditsPublishOnce(t *testing.T) {
 		t.Error("an empty batch published a snapshot")
 	}
 }
+
+// TestFindDuringSwaps: readers Find while a writer publishes single zones
+// and batches in several views (run with -race): every answer is a zone
+// that contains the name, from one consistent snapshot.
+func TestFindDuringSwaps(t *testing.T) {
+	st := NewStore()
+	st.Swap(manyViews(t, 500, 4, 100))
+	stop := make(chan struct{})
+	done := make(chan error, 2)
+	for r := range 2 {
+		go func() {
+			view := fmt.Sprintf("v%d", r)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				snap := st.Load()
+				q := fmt.Sprintf("www.pub%d.example.com.", i%600)
+				if z := snap.Find(view, q); z != nil && !strings.HasSuffix(q, z.Origin()) {
+					done <- fmt.Errorf("Find(%s) = zone %s", q, z.Origin())
+					return
+				}
+			}
+		}()
+	}
+	for i := range 2000 {
+		name := fmt.Sprintf("pub%d.example.com.", 500+i%100)
+		switch i % 4 {
+		case 0:
+			st.PutZone(DefaultView, Unavailable(name, "w"))
+		case 1:
+			st.DeleteZone(DefaultView, name)
+		case 2:
+			var e Edits
+			e.Put("v1", Unavailable(name, "w"))
+			e.Put(DefaultView, Unavailable(fmt.Sprintf("pub%d.example.com.", i%500), "w"))
+			st.Apply(&e)
+		default:
+			st.DeleteZone("v1", name)
+		}
+	}
+	close(stop)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
