@@ -148,6 +148,7 @@ func decodeLines(data []byte, hint int) ([]types.ResourceRecordSet, error) {
 	decode := func(i int) {
 		r := &results[i]
 		r.sets = make([]types.ResourceRecordSet, 0, max(hint/len(chunks), 16))
+		var slabs lineSlabs
 		for rest := chunks[i]; len(rest) > 0; {
 			var line []byte
 			line, rest, _ = bytes.Cut(rest, []byte("\n"))
@@ -155,7 +156,7 @@ func decodeLines(data []byte, hint int) ([]types.ResourceRecordSet, error) {
 				continue
 			}
 			var rs types.ResourceRecordSet
-			if err := decodeSetLine(line, &rs); err != nil {
+			if err := slabs.decode(line, &rs); err != nil {
 				r.err, r.line = err, len(r.sets)
 				return
 			}

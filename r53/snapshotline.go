@@ -17,7 +17,51 @@ import (
 // know) goes to json.Unmarshal. Both give the same record set for every
 // line the direct path takes (FuzzDecodeSetLine).
 func decodeSetLine(line []byte, rs *types.ResourceRecordSet) error {
-	if decodeSetFast(line, rs) {
+	return new(lineSlabs).decode(line, rs)
+}
+
+// lineSlabs hands out the pointers a record set holds (*string, *int64,
+// one-record slices) from blocks, a few allocations per block instead of
+// several per line. A block lives as long as any record set using it;
+// the sets of a snapshot live and die together.
+type lineSlabs struct {
+	strs []string
+	ints []int64
+	recs []types.ResourceRecord
+}
+
+const slabSize = 256
+
+func (d *lineSlabs) str(v string) *string {
+	if len(d.strs) == cap(d.strs) {
+		d.strs = make([]string, 0, slabSize)
+	}
+	d.strs = append(d.strs, v)
+	return &d.strs[len(d.strs)-1]
+}
+
+func (d *lineSlabs) int(v int64) *int64 {
+	if len(d.ints) == cap(d.ints) {
+		d.ints = make([]int64, 0, slabSize)
+	}
+	d.ints = append(d.ints, v)
+	return &d.ints[len(d.ints)-1]
+}
+
+// oneRecord is a slice of one record whose capacity ends there: an
+// append by its user never writes into its neighbour.
+func (d *lineSlabs) oneRecord(r types.ResourceRecord) []types.ResourceRecord {
+	if len(d.recs) == cap(d.recs) {
+		d.recs = make([]types.ResourceRecord, 0, slabSize)
+	}
+	d.recs = append(d.recs, r)
+	n := len(d.recs)
+	return d.recs[n-1 : n : n]
+}
+
+// decode is decodeSetLine with d's blocks.
+func (d *lineSlabs) decode(line []byte, rs *types.ResourceRecordSet) error {
+	if decodeSetFast(line, rs, d) {
 		return nil
 	}
 	*rs = types.ResourceRecordSet{}
@@ -30,6 +74,7 @@ type lineScanner struct {
 	b  []byte
 	i  int
 	ok bool
+	d  *lineSlabs
 }
 
 func (s *lineScanner) ws() {
@@ -95,8 +140,7 @@ func (s *lineScanner) strPtr() *string {
 	if s.null() {
 		return nil
 	}
-	v := string(s.str())
-	return &v
+	return s.d.str(string(s.str()))
 }
 
 // int64Ptr reads an integer (JSON's grammar, no fraction or exponent).
@@ -125,7 +169,7 @@ func (s *lineScanner) int64Ptr() *int64 {
 		s.ok = false
 		return nil
 	}
-	return &v
+	return s.d.int(v)
 }
 
 func (s *lineScanner) boolPtr() *bool {
@@ -154,10 +198,10 @@ func (s *lineScanner) records() []types.ResourceRecord {
 		s.ok = false
 		return nil
 	}
-	out := make([]types.ResourceRecord, 0, 1)
 	if s.lit(']') {
-		return out
+		return []types.ResourceRecord{}
 	}
+	var out []types.ResourceRecord
 	for s.ok {
 		var rr types.ResourceRecord
 		if !s.lit('{') {
@@ -175,10 +219,13 @@ func (s *lineScanner) records() []types.ResourceRecord {
 				return nil
 			}
 		}
-		out = append(out, rr)
 		if s.lit(']') {
-			return out
+			if out == nil {
+				return s.d.oneRecord(rr) // nearly every set
+			}
+			return append(out, rr)
 		}
+		out = append(out, rr)
 		if !s.lit(',') {
 			s.ok = false
 		}
@@ -188,8 +235,8 @@ func (s *lineScanner) records() []types.ResourceRecord {
 
 // decodeSetFast is the direct path; false: the line is not one it takes
 // (rs may then hold part of it).
-func decodeSetFast(line []byte, rs *types.ResourceRecordSet) bool {
-	s := &lineScanner{b: line, ok: true}
+func decodeSetFast(line []byte, rs *types.ResourceRecordSet, d *lineSlabs) bool {
+	s := &lineScanner{b: line, ok: true, d: d}
 	if !s.lit('{') {
 		return false
 	}
@@ -207,7 +254,12 @@ func decodeSetFast(line []byte, rs *types.ResourceRecordSet) bool {
 			rs.Name = s.strPtr()
 		case "Type":
 			if !s.null() {
-				rs.Type = types.RRType(s.str())
+				t := s.str()
+				if known, ok := rrTypeNames[string(t)]; ok {
+					rs.Type = known // no string per line for "A"
+				} else {
+					rs.Type = types.RRType(t)
+				}
 			}
 		case "TTL":
 			rs.TTL = s.int64Ptr()
@@ -249,3 +301,12 @@ func decodeSetFast(line []byte, rs *types.ResourceRecordSet) bool {
 	}
 	return false
 }
+
+// rrTypeNames is every Route 53 type by name.
+var rrTypeNames = func() map[string]types.RRType {
+	m := make(map[string]types.RRType, len(rrTypes))
+	for t := range rrTypes {
+		m[string(t)] = t
+	}
+	return m
+}()
