@@ -30,11 +30,15 @@ type lineSlabs struct {
 	recs []types.ResourceRecord
 }
 
+// slabSize bounds a block; blocks start small and double, so the few
+// sets of a small zone do not take a whole block each.
 const slabSize = 256
+
+func slabCap(prev int) int { return min(slabSize, max(4, 2*prev)) }
 
 func (d *lineSlabs) str(v string) *string {
 	if len(d.strs) == cap(d.strs) {
-		d.strs = make([]string, 0, slabSize)
+		d.strs = make([]string, 0, slabCap(cap(d.strs)))
 	}
 	d.strs = append(d.strs, v)
 	return &d.strs[len(d.strs)-1]
@@ -42,7 +46,7 @@ func (d *lineSlabs) str(v string) *string {
 
 func (d *lineSlabs) int(v int64) *int64 {
 	if len(d.ints) == cap(d.ints) {
-		d.ints = make([]int64, 0, slabSize)
+		d.ints = make([]int64, 0, slabCap(cap(d.ints)))
 	}
 	d.ints = append(d.ints, v)
 	return &d.ints[len(d.ints)-1]
@@ -52,7 +56,7 @@ func (d *lineSlabs) int(v int64) *int64 {
 // append by its user never writes into its neighbour.
 func (d *lineSlabs) oneRecord(r types.ResourceRecord) []types.ResourceRecord {
 	if len(d.recs) == cap(d.recs) {
-		d.recs = make([]types.ResourceRecord, 0, slabSize)
+		d.recs = make([]types.ResourceRecord, 0, slabCap(cap(d.recs)))
 	}
 	d.recs = append(d.recs, r)
 	n := len(d.recs)
