@@ -1,10 +1,12 @@
 package r53
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -292,5 +294,59 @@ func TestSnapshotThenUnchangedSync(t *testing.T) {
 	}
 	if got := store.Load().Zone(zonestore.DefaultView, "same.example.").Serial(); got != serial {
 		t.Errorf("serial %d after the cold start, %d before", got, serial)
+	}
+}
+
+// TestLoadLargeSnapshotZone: a zone of many decoding chunks is built while
+// its file is decoded — the SOA (here in a middle chunk) carries the
+// header's serial, every name answers, the kept record sets are the
+// file's — and a file broken near its end loads nothing.
+func TestLoadLargeSnapshotZone(t *testing.T) {
+	const name, n = "large.example.", 20_000
+	var sets []types.ResourceRecordSet
+	for j := range n {
+		sets = append(sets, rrset(fmt.Sprintf("h%d.%s", j, name), "A", 300, fmt.Sprintf("10.1.%d.%d", j>>8&255, j&255)))
+		if j == n/2 {
+			sets = append(sets,
+				rrset(name, "SOA", 900, "ns-1.awsdns-1.com. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400"),
+				rrset(name, "NS", 172800, "ns-1.awsdns-1.com."))
+		}
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ZLARGE"+snapshotExt)
+	writeSnapshotFile(t, path, snapshotMeta{ID: "ZLARGE", Name: name, Serial: 4242}, sets)
+	if info, err := os.Stat(path); err != nil || info.Size() < 4*decodeChunk {
+		t.Fatalf("snapshot of %v bytes (%v); want several decoding chunks", info.Size(), err)
+	}
+	store, s, _, _ := coldLoad(t, Config{Discover: true, SnapshotDir: dir}, 1)
+	z := store.Load().Zone(zonestore.DefaultView, name)
+	if z.Serial() != 4242 {
+		t.Errorf("serial %d, want the header's 4242", z.Serial())
+	}
+	for _, j := range []int{0, n / 2, n - 1} {
+		q := fmt.Sprintf("h%d.%s", j, name)
+		if res := z.Lookup(q, dns.TypeA); len(res.Answer) != 1 {
+			t.Errorf("%s: %v", q, res.Answer)
+		}
+	}
+	s.mu.Lock()
+	kept := s.zones["ZLARGE"].rsets
+	s.mu.Unlock()
+	if len(kept) != len(sets) || !reflect.DeepEqual(kept[n/2+1], sets[n/2+1]) {
+		t.Errorf("kept %d record sets; SOA %v, want the file's %v", len(kept), kept[n/2+1].ResourceRecords, sets[n/2+1].ResourceRecords)
+	}
+
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(data, []byte("\n"))
+	lines[len(lines)-3] = []byte(`{"Name":`)
+	if err := os.WriteFile(path, bytes.Join(lines, []byte("\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := NewSyncer(nil, zonestore.NewStore(), Config{Discover: true, SnapshotDir: dir})
+	if n, err := s2.LoadSnapshots(); n != 0 || err == nil || !strings.Contains(err.Error(), fmt.Sprintf("record set %d:", len(sets)-1)) {
+		t.Fatalf("broken file: loaded %d, err %v", n, err)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
@@ -103,31 +102,56 @@ func (s *Syncer) removeSnapshot(id string) {
 // readSnapshot reads one snapshot file. The record sets of a large file
 // are decoded by every core (one JSON value per line).
 func readSnapshot(path string) (snapshotMeta, []types.ResourceRecordSet, error) {
-	var meta snapshotMeta
+	meta, body, err := openSnapshot(path)
+	if err != nil {
+		return meta, nil, err
+	}
+	sets := make([]types.ResourceRecordSet, 0, meta.hint())
+	err = decodeSnapshot(path, meta, body, func(part []types.ResourceRecordSet) { sets = append(sets, part...) })
+	return meta, sets, err
+}
+
+// openSnapshot reads a snapshot file and decodes its header; body is the
+// record-set lines.
+func openSnapshot(path string) (meta snapshotMeta, body []byte, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return meta, nil, err
 	}
-	head, rest, _ := bytes.Cut(data, []byte("\n"))
+	head, body, _ := bytes.Cut(data, []byte("\n"))
 	if err := json.Unmarshal(head, &meta); err != nil {
 		return meta, nil, fmt.Errorf("%s: header: %w", path, err)
 	}
-	sets, err := decodeLines(rest, min(max(meta.Sets, 0), 1<<20)) // the header is only a hint
+	return meta, body, nil
+}
+
+// hint is how many record sets to make room for: the header's count is
+// only a hint.
+func (m snapshotMeta) hint() int { return min(max(m.Sets, 0), 1<<20) }
+
+// decodeSnapshot decodes body's record sets, in order, handing them to
+// each part by part as they are decoded, and checks their number against
+// the header.
+func decodeSnapshot(path string, meta snapshotMeta, body []byte, each func([]types.ResourceRecordSet)) error {
+	n, err := decodeLines(body, meta.hint(), each)
 	if err != nil {
-		return meta, nil, fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	if len(sets) != meta.Sets {
-		return meta, nil, fmt.Errorf("%s: %d record sets, header says %d (truncated?)", path, len(sets), meta.Sets)
+	if n != meta.Sets {
+		return fmt.Errorf("%s: %d record sets, header says %d (truncated?)", path, n, meta.Sets)
 	}
-	return meta, sets, nil
+	return nil
 }
 
 // decodeChunk is how many bytes of lines one decoding task takes.
 const decodeChunk = 1 << 20
 
-// decodeLines decodes one record set per non-blank line of data, in
-// order; large inputs in parallel, a chunk of whole lines per task.
-func decodeLines(data []byte, hint int) ([]types.ResourceRecordSet, error) {
+// decodeLines decodes one record set per non-blank line of data and hands
+// them to each in order, a chunk of whole lines at a time, on the
+// caller's goroutine. Chunks are decoded by every core, a few ahead of
+// each (inOrder), so what each does (build the zone) overlaps decoding.
+// It returns how many record sets there were.
+func decodeLines(data []byte, hint int, each func([]types.ResourceRecordSet)) (int, error) {
 	var chunks [][]byte
 	for len(data) > 0 {
 		cut := len(data)
@@ -145,7 +169,9 @@ func decodeLines(data []byte, hint int) ([]types.ResourceRecordSet, error) {
 		line int // of the error, within the chunk
 	}
 	results := make([]result, len(chunks))
-	decode := func(i int) {
+	total := 0
+	var err error
+	inOrder(len(chunks), func(i int) {
 		r := &results[i]
 		r.sets = make([]types.ResourceRecordSet, 0, max(hint/len(chunks), 16))
 		var slabs lineSlabs
@@ -162,55 +188,42 @@ func decodeLines(data []byte, hint int) ([]types.ResourceRecordSet, error) {
 			}
 			r.sets = append(r.sets, rs)
 		}
-	}
-	if workers := min(runtime.GOMAXPROCS(0), len(chunks)); workers < 2 {
-		for i := range chunks {
-			decode(i)
-		}
-	} else {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for i := int(next.Add(1) - 1); i < len(chunks); i = int(next.Add(1) - 1) {
-					decode(i)
-				}
-			})
-		}
-		wg.Wait()
-	}
-	total := 0
-	for _, r := range results {
+	}, func(i int) bool {
+		r := &results[i]
 		if r.err != nil {
-			return nil, fmt.Errorf("record set %d: %w", total+r.line+1, r.err)
+			err = fmt.Errorf("record set %d: %w", total+r.line+1, r.err)
+			return false
 		}
 		total += len(r.sets)
-	}
-	if len(results) == 1 {
-		return results[0].sets, nil
-	}
-	sets := make([]types.ResourceRecordSet, 0, total)
-	for _, r := range results {
-		sets = append(sets, r.sets...)
-	}
-	return sets, nil
+		each(r.sets)
+		r.sets = nil
+		return true
+	})
+	return total, err
 }
 
-// buildWithSerial is BuildZone(origin, id, withSerial(sets, serial))
-// without copying sets (hundreds of megabytes for a million record sets):
-// the SOA set is swapped for its new-serial form during the build and put
-// back after. sets must be the caller's alone meanwhile.
-func buildWithSerial(origin, id string, sets []types.ResourceRecordSet, serial uint32) (*zonestore.Zone, []Skipped, error) {
-	for i := range sets {
-		if sets[i].Type != types.RRTypeSoa || len(sets[i].ResourceRecords) != 1 {
-			continue // as withSerial
+// loadSnapshotZone builds a zone from a snapshot file's record sets
+// while they are decoded, with the header's serial in the SOA (as
+// BuildZone(withSerial(sets, serial)) would, without a copy of every
+// set). It returns the sets as the file holds them.
+func loadSnapshotZone(path string, meta snapshotMeta, body []byte) ([]types.ResourceRecordSet, *zonestore.Zone, int, error) {
+	zb := newZoneBuild(meta.Name, meta.ID)
+	sets := make([]types.ResourceRecordSet, 0, meta.hint())
+	soa := false
+	err := decodeSnapshot(path, meta, body, func(part []types.ResourceRecordSet) {
+		sets = append(sets, part...) // the file's values: part may change now
+		for i := range part {
+			if !soa && part[i].Type == types.RRTypeSoa && len(part[i].ResourceRecords) == 1 { // as withSerial
+				part[i], soa = withSerial(part[i:i+1], meta.Serial)[0], true
+			}
 		}
-		orig := sets[i]
-		sets[i] = withSerial(sets[i:i+1], serial)[0]
-		defer func() { sets[i] = orig }()
-		break
+		zb.add(part)
+	})
+	if err != nil {
+		return nil, nil, 0, err
 	}
-	return BuildZone(origin, id, sets)
+	z, skipped, err := zb.finish()
+	return sets, z, len(skipped), err
 }
 
 // snapshotBatch is how long LoadSnapshots gathers loaded zones before it
@@ -249,16 +262,13 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		wg.Go(func() {
 			for path := range work {
 				r := result{path: path}
-				var sets []types.ResourceRecordSet
-				r.meta, sets, r.err = readSnapshot(path)
+				var body []byte
+				r.meta, body, r.err = openSnapshot(path)
 				if r.err == nil && s.wanted(r.meta.ID, r.meta.Name, r.meta.Private, wantID, wantName) {
-					var skipped []Skipped
 					if r.meta.Serial == 0 {
 						r.meta.Serial = NextSerial(0, time.Now())
 					}
-					r.rsets = sets
-					r.zone, skipped, r.err = buildWithSerial(r.meta.Name, r.meta.ID, sets, r.meta.Serial)
-					r.skipped = len(skipped)
+					r.rsets, r.zone, r.skipped, r.err = loadSnapshotZone(path, r.meta, body)
 				}
 				results <- r
 			}
