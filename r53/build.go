@@ -3,7 +3,6 @@ package r53
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -28,29 +27,44 @@ type Skipped struct {
 // validate (no SOA, CNAME and other data, …) is an error: the caller keeps
 // the last good version.
 func BuildZone(origin, zoneID string, sets []types.ResourceRecordSet) (z *zonestore.Zone, skipped []Skipped, err error) {
+	zb := newZoneBuild(origin, zoneID)
+	zb.add(sets)
+	return zb.finish()
+}
+
+// zoneBuild is BuildZone in steps, for record sets that arrive in parts
+// (a snapshot file decoded meanwhile).
+type zoneBuild struct {
+	origin, zoneID, bareID string
+	b                      *zonestore.Builder
+	skipped                []Skipped
+}
+
+func newZoneBuild(origin, zoneID string) *zoneBuild {
 	origin = zonestore.Canonical(origin)
 	b := zonestore.NewBuilder(origin)
 	b.SetSource("route53:" + zoneID)
-	bareID := bareZoneID(zoneID)
-	var errs []error
-	for _, in := range sets {
-		rs, err := ConvertRecordSet(in)
+	return &zoneBuild{origin: origin, zoneID: zoneID, bareID: bareZoneID(zoneID), b: b}
+}
+
+func (zb *zoneBuild) add(sets []types.ResourceRecordSet) {
+	convertSets(sets, func(in types.ResourceRecordSet, rs RecordSet, err error) {
 		if err != nil {
-			skipped = append(skipped, Skipped{Name: deref(in.Name), Type: string(in.Type), SetID: deref(in.SetIdentifier), Err: err})
-			continue
+			zb.skipped = append(zb.skipped, Skipped{Name: deref(in.Name), Type: string(in.Type), SetID: deref(in.SetIdentifier), Err: err})
+			return
 		}
-		if err := addRecordSet(b, origin, bareID, rs); err != nil {
-			skipped = append(skipped, Skipped{Name: rs.Name, Type: string(in.Type), SetID: rs.Policy.SetIdentifier, Err: err})
+		if err := addRecordSet(zb.b, zb.origin, zb.bareID, rs); err != nil {
+			zb.skipped = append(zb.skipped, Skipped{Name: rs.Name, Type: string(in.Type), SetID: rs.Policy.SetIdentifier, Err: err})
 		}
-	}
-	z, err = b.Build()
+	})
+}
+
+func (zb *zoneBuild) finish() (*zonestore.Zone, []Skipped, error) {
+	z, err := zb.b.Build()
 	if err != nil {
-		errs = append(errs, err)
+		return nil, zb.skipped, fmt.Errorf("zone %s (%s): %w", zb.origin, zb.zoneID, err)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, skipped, fmt.Errorf("zone %s (%s): %w", origin, zoneID, err)
-	}
-	return z, skipped, nil
+	return z, zb.skipped, nil
 }
 
 // addRecordSet puts one converted record set into the builder: plain

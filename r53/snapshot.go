@@ -2,9 +2,11 @@ package r53
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -53,16 +55,7 @@ func (s *Syncer) writeSnapshot(meta snapshotMeta, sets []types.ResourceRecordSet
 		return fmt.Errorf("snapshot %s: %w", meta.Name, err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
-	meta.Sets = len(sets)
-	w := bufio.NewWriterSize(tmp, 1<<16)
-	enc := json.NewEncoder(w)
-	err = enc.Encode(meta)
-	for i := 0; err == nil && i < len(sets); i++ {
-		err = enc.Encode(sets[i])
-	}
-	if err == nil {
-		err = w.Flush()
-	}
+	err = encodeSnapshot(tmp, meta, sets)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -84,37 +77,160 @@ func (s *Syncer) writeSnapshot(meta snapshotMeta, sets []types.ResourceRecordSet
 	return nil
 }
 
+// encodeSnapshot writes one zone's snapshot: the header, then one record
+// set per line.
+func encodeSnapshot(out io.Writer, meta snapshotMeta, sets []types.ResourceRecordSet) error {
+	meta.Sets = len(sets)
+	w := bufio.NewWriterSize(out, 1<<16)
+	enc := json.NewEncoder(w)
+	err := enc.Encode(meta)
+	for i := 0; err == nil && i < len(sets); i++ {
+		err = enc.Encode(sets[i])
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	return err
+}
+
 func (s *Syncer) removeSnapshot(id string) {
 	if s.cfg.SnapshotDir != "" {
 		os.Remove(filepath.Join(s.cfg.SnapshotDir, id+snapshotExt))
 	}
 }
 
-// readSnapshot reads one snapshot file.
+// readSnapshot reads one snapshot file. The record sets of a large file
+// are decoded by every core (one JSON value per line).
 func readSnapshot(path string) (snapshotMeta, []types.ResourceRecordSet, error) {
-	var meta snapshotMeta
-	f, err := os.Open(path)
+	meta, body, err := openSnapshot(path)
 	if err != nil {
 		return meta, nil, err
 	}
-	defer f.Close()
-	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<16))
-	if err := dec.Decode(&meta); err != nil {
+	sets := make([]types.ResourceRecordSet, 0, meta.hint())
+	err = decodeSnapshot(path, meta, body, func(part []types.ResourceRecordSet) { sets = append(sets, part...) })
+	return meta, sets, err
+}
+
+// openSnapshot reads a snapshot file and decodes its header; body is the
+// record-set lines.
+func openSnapshot(path string) (meta snapshotMeta, body []byte, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return meta, nil, err
+	}
+	head, body, _ := bytes.Cut(data, []byte("\n"))
+	if err := json.Unmarshal(head, &meta); err != nil {
 		return meta, nil, fmt.Errorf("%s: header: %w", path, err)
 	}
-	sets := make([]types.ResourceRecordSet, 0, min(max(meta.Sets, 0), 1<<20)) // the header is only a hint
-	for dec.More() {
-		var rs types.ResourceRecordSet
-		if err := dec.Decode(&rs); err != nil {
-			return meta, nil, fmt.Errorf("%s: record set %d: %w", path, len(sets)+1, err)
-		}
-		sets = append(sets, rs)
-	}
-	if len(sets) != meta.Sets {
-		return meta, nil, fmt.Errorf("%s: %d record sets, header says %d (truncated?)", path, len(sets), meta.Sets)
-	}
-	return meta, sets, nil
+	return meta, body, nil
 }
+
+// hint is how many record sets to make room for: the header's count is
+// only a hint.
+func (m snapshotMeta) hint() int { return min(max(m.Sets, 0), 1<<20) }
+
+// decodeSnapshot decodes body's record sets, in order, handing them to
+// each part by part as they are decoded, and checks their number against
+// the header.
+func decodeSnapshot(path string, meta snapshotMeta, body []byte, each func([]types.ResourceRecordSet)) error {
+	n, err := decodeLines(body, meta.hint(), each)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if n != meta.Sets {
+		return fmt.Errorf("%s: %d record sets, header says %d (truncated?)", path, n, meta.Sets)
+	}
+	return nil
+}
+
+// decodeChunk is how many bytes of lines one decoding task takes.
+const decodeChunk = 1 << 20
+
+// decodeLines decodes one record set per non-blank line of data and hands
+// them to each in order, a chunk of whole lines at a time, on the
+// caller's goroutine. Chunks are decoded by every core, a few ahead of
+// each (inOrder), so what each does (build the zone) overlaps decoding.
+// It returns how many record sets there were.
+func decodeLines(data []byte, hint int, each func([]types.ResourceRecordSet)) (int, error) {
+	var chunks [][]byte
+	for len(data) > 0 {
+		cut := len(data)
+		if cut > decodeChunk {
+			if i := bytes.IndexByte(data[decodeChunk:], '\n'); i >= 0 {
+				cut = decodeChunk + i + 1
+			}
+		}
+		chunks = append(chunks, data[:cut])
+		data = data[cut:]
+	}
+	type result struct {
+		sets []types.ResourceRecordSet
+		err  error
+		line int // of the error, within the chunk
+	}
+	results := make([]result, len(chunks))
+	total := 0
+	var err error
+	inOrder(len(chunks), func(i int) {
+		r := &results[i]
+		r.sets = make([]types.ResourceRecordSet, 0, max(hint/len(chunks), 16))
+		var slabs lineSlabs
+		for rest := chunks[i]; len(rest) > 0; {
+			var line []byte
+			line, rest, _ = bytes.Cut(rest, []byte("\n"))
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			var rs types.ResourceRecordSet
+			if err := slabs.decode(line, &rs); err != nil {
+				r.err, r.line = err, len(r.sets)
+				return
+			}
+			r.sets = append(r.sets, rs)
+		}
+	}, func(i int) bool {
+		r := &results[i]
+		if r.err != nil {
+			err = fmt.Errorf("record set %d: %w", total+r.line+1, r.err)
+			return false
+		}
+		total += len(r.sets)
+		each(r.sets)
+		r.sets = nil
+		return true
+	})
+	return total, err
+}
+
+// loadSnapshotZone builds a zone from a snapshot file's record sets
+// while they are decoded, with the header's serial in the SOA (as
+// BuildZone(withSerial(sets, serial)) would, without a copy of every
+// set). It returns the sets as the file holds them.
+func loadSnapshotZone(path string, meta snapshotMeta, body []byte) ([]types.ResourceRecordSet, *zonestore.Zone, int, error) {
+	zb := newZoneBuild(meta.Name, meta.ID)
+	sets := make([]types.ResourceRecordSet, 0, meta.hint())
+	soa := false
+	err := decodeSnapshot(path, meta, body, func(part []types.ResourceRecordSet) {
+		sets = append(sets, part...) // the file's values: part may change now
+		for i := range part {
+			if !soa && part[i].Type == types.RRTypeSoa && len(part[i].ResourceRecords) == 1 { // as withSerial
+				part[i], soa = withSerial(part[i:i+1], meta.Serial)[0], true
+			}
+		}
+		zb.add(part)
+	})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	z, skipped, err := zb.finish()
+	return sets, z, len(skipped), err
+}
+
+// snapshotBatch is how long LoadSnapshots gathers loaded zones before it
+// publishes them, all in one snapshot: a cold start of many zones
+// publishes a few times, not once per zone and view, and zones that load
+// early answer early.
+const snapshotBatch = 100 * time.Millisecond
 
 // LoadSnapshots publishes every zone in the snapshot directory, before any
 // API call, so a new instance answers within a second of starting. Zones
@@ -134,11 +250,8 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 	type result struct {
 		path    string
 		meta    snapshotMeta
-		sets    int
 		zone    *zonestore.Zone
 		skipped int
-		checks  []string
-		hash    [32]byte
 		rsets   []types.ResourceRecordSet
 		err     error
 	}
@@ -146,25 +259,20 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 	results := make(chan result)
 	var wg sync.WaitGroup
 	for range max(runtime.GOMAXPROCS(0), 1) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for path := range work {
 				r := result{path: path}
-				var sets []types.ResourceRecordSet
-				r.meta, sets, r.err = readSnapshot(path)
+				var body []byte
+				r.meta, body, r.err = openSnapshot(path)
 				if r.err == nil && s.wanted(r.meta.ID, r.meta.Name, r.meta.Private, wantID, wantName) {
-					var skipped []Skipped
 					if r.meta.Serial == 0 {
 						r.meta.Serial = NextSerial(0, time.Now())
 					}
-					r.rsets = sets
-					r.zone, skipped, r.err = BuildZone(r.meta.Name, r.meta.ID, withSerial(sets, r.meta.Serial))
-					r.skipped, r.sets, r.checks, r.hash = len(skipped), len(sets), healthChecks(sets), hashSets(sets)
+					r.rsets, r.zone, r.skipped, r.err = loadSnapshotZone(path, r.meta, body)
 				}
 				results <- r
 			}
-		}()
+		})
 	}
 	go func() {
 		for _, p := range files {
@@ -175,7 +283,16 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		close(results)
 	}()
 	var errs []error
-	loaded := 0
+	var loaded []*zoneState
+	batch := map[string][]*zonestore.Zone{}
+	last := time.Now()
+	publish := func() {
+		// Under s.mu, as every publish of the syncer: the zone states and
+		// the store agree for whoever looks next.
+		s.store.PutZones(batch)
+		clear(batch)
+		last = time.Now()
+	}
 	for r := range results {
 		if r.err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", r.path, r.err))
@@ -186,23 +303,27 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		}
 		meta, z := r.meta, r.zone
 		st := newZoneState(meta.ID, meta.Name, meta.Private)
-		st.vpcs, st.hash, st.records, st.sets, st.ready, st.lastSync, st.checks, st.built = meta.VPCs, r.hash, z.Records(), r.sets, true, meta.Synced, r.checks, z
-		st.rsets, st.serial = r.rsets, meta.Serial
+		st.vpcs, st.records, st.sets, st.ready, st.lastSync, st.checks, st.built = meta.VPCs, z.Records(), len(r.rsets), true, meta.Synced, healthChecks(r.rsets), z
+		st.rsets, st.serial, st.hashing = r.rsets, meta.Serial, make(chan struct{})
 		s.mu.Lock()
 		st.views = s.viewsOf(st)
 		s.zones[st.id] = st
 		for _, v := range st.views {
-			s.store.PutZone(v, z)
+			batch[v] = append(batch[v], z)
+		}
+		if time.Since(last) >= snapshotBatch {
+			publish()
 		}
 		s.mu.Unlock()
-		loaded++
+		loaded = append(loaded, st)
 		s.log.Info("zone loaded from snapshot", slog.String("zone", meta.Name), slog.String("zone_id", meta.ID),
 			slog.Int("records", z.Records()), slog.Int("skipped", r.skipped), slog.Time("synced", meta.Synced))
 	}
 	s.mu.Lock()
+	publish()
 	// The snapshot stands for the zone list until the first listing, as
 	// long as it holds every zone the config names.
-	complete := loaded > 0
+	complete := len(loaded) > 0
 	for id := range wantID {
 		complete = complete && s.zones[id] != nil
 	}
@@ -213,7 +334,31 @@ func (s *Syncer) LoadSnapshots() (int, error) {
 		s.listed = true
 	}
 	s.mu.Unlock()
-	return loaded, errors.Join(errs...)
+	go s.fingerprint(loaded)
+	return len(loaded), errors.Join(errs...)
+}
+
+// fingerprint computes the change-detection hash of the zones loaded from
+// the snapshot, smallest first, off the start-up path (seconds for a
+// million records). Only a sync compares it, and SyncZone waits for it
+// (zoneState.hashing). A version published meanwhile keeps its own hash.
+func (s *Syncer) fingerprint(zones []*zoneState) {
+	if s.fingerprintGate != nil {
+		<-s.fingerprintGate // a test holds the hashes back
+	}
+	slices.SortFunc(zones, func(a, b *zoneState) int { return a.sets - b.sets })
+	for _, z := range zones {
+		s.mu.Lock()
+		sets, pubs := z.rsets, z.pubs
+		s.mu.Unlock()
+		h := hashSets(sets)
+		s.mu.Lock()
+		if z.pubs == pubs {
+			z.hash = h
+		}
+		close(z.hashing)
+		s.mu.Unlock()
+	}
 }
 
 func (s *Syncer) zoneIDsLocked() []string {

@@ -81,6 +81,9 @@ type Syncer struct {
 	writeStats WriteStats
 	pending    []PendingChange // accepted changes not yet INSYNC, under mu
 	afterWrite AfterWriteFunc  // set before Run; see SetAfterWrite
+	// fingerprintGate, when set (tests), holds the hashing of the zones
+	// loaded from the snapshot until it is closed.
+	fingerprintGate chan struct{}
 }
 
 // zoneState is what the syncer knows of one hosted zone.
@@ -98,7 +101,10 @@ type zoneState struct {
 	nextAt   time.Time
 	ready    bool // data published (from a sync or a snapshot)
 	checks   []string
-	built    *zonestore.Zone // what is published, to move between views
+	// hashing, for a zone loaded from the snapshot, is closed once hash
+	// is computed (in the background: the load does not wait for it).
+	hashing chan struct{}
+	built   *zonestore.Zone // what is published, to move between views
 	// rsets are the record sets last published, exactly as Route 53 holds
 	// them: what the write path computes its changes from. Never modified
 	// in place (a write makes a new slice).
@@ -456,6 +462,19 @@ func (s *Syncer) SyncZone(ctx context.Context, id string) (rep ZoneReport) {
 		}
 		rep.Err = err
 		return rep
+	}
+	s.mu.Lock()
+	hashing := z.hashing
+	s.mu.Unlock()
+	if hashing != nil {
+		// The snapshot's fingerprint: without it, unchanged data would be
+		// published again under a new serial.
+		select {
+		case <-hashing:
+		case <-ctx.Done():
+			rep.Err = fmt.Errorf("sync %s (%s): %w", z.name, z.id, ctx.Err())
+			return rep
+		}
 	}
 	if err := z.acquire(ctx); err != nil {
 		rep.Err = fmt.Errorf("sync %s (%s): waiting for a write: %w", z.name, z.id, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -44,8 +45,9 @@ type xfrLoop struct {
 	// previous snapshot; it works on this one instead.
 	latest *zonestore.Snapshot
 	wake   chan struct{}
-	// catalogs: view → the member list its catalog holds now.
-	catalogs map[string]string
+	// catalogs: view → the members its catalog holds, kept up to date
+	// from the changes, so a publish costs what changed, not every zone.
+	catalogs map[string]*catalogState
 	tasks    map[string]*notifyTask // target + " " + zone
 	wg       sync.WaitGroup
 }
@@ -58,7 +60,7 @@ type notifyTask struct {
 }
 
 func newXfrLoop(s *Server) *xfrLoop {
-	return &xfrLoop{s: s, wake: make(chan struct{}, 1), catalogs: map[string]string{}, tasks: map[string]*notifyTask{}}
+	return &xfrLoop{s: s, wake: make(chan struct{}, 1), catalogs: map[string]*catalogState{}, tasks: map[string]*notifyTask{}}
 }
 
 // observe is the Store observer: quick, no I/O.
@@ -110,7 +112,7 @@ func (x *xfrLoop) run(ctx context.Context) {
 		if snap == nil {
 			snap = x.s.cfg.Store.Load()
 		}
-		x.updateCatalogs(snap)
+		x.updateCatalogs(snap, changes, all)
 		pol := x.s.pol.Load()
 		if all {
 			changes = changes[:0]
@@ -253,14 +255,51 @@ func (s *Server) sendNotify(ctx context.Context, target, zone string, soa *dns.S
 	return fmt.Errorf("notify answered %s", dns.RcodeToString[r.Rcode])
 }
 
+// catalogState is one view's catalog: its members (origin → where from:
+// 1 the default view, 2 the view's own) and whether the published catalog
+// lacks a change of them.
+type catalogState struct {
+	members map[string]uint8
+	dirty   bool
+}
+
+const (
+	fromDefault uint8 = 1 << iota
+	fromOwn
+)
+
+func (c *catalogState) set(origin string, from uint8, on bool) {
+	had := c.members[origin]
+	now := had &^ from
+	if on {
+		now |= from
+	}
+	switch {
+	case now == had:
+		return
+	case now == 0:
+		delete(c.members, origin)
+	default:
+		c.members[origin] = now
+	}
+	if (had == 0) != (now == 0) {
+		c.dirty = true
+	}
+}
+
 // updateCatalogs rebuilds each view's catalog zone whose member list
 // changed, with a serial above the previous one (Unix time, else +1).
-func (x *xfrLoop) updateCatalogs(snap *zonestore.Snapshot) {
+// Member lists follow changes; a view's list is read from every zone only
+// the first time (or with all: start-up, or too many changes pending).
+func (x *xfrLoop) updateCatalogs(snap *zonestore.Snapshot, changes []zonestore.ZoneChange, all bool) {
 	origin := x.s.cfg.CatalogZone
 	if origin == "" {
 		return
 	}
 	origin = zonestore.Canonical(origin)
+	member := func(z *zonestore.Zone) bool {
+		return z != nil && z.Source() != zonestore.CatalogSource && z.Origin() != origin
+	}
 	views := x.s.cfg.CatalogViews
 	if views == nil {
 		views = []string{zonestore.DefaultView}
@@ -268,28 +307,39 @@ func (x *xfrLoop) updateCatalogs(snap *zonestore.Snapshot) {
 			views = append(views, v.Name)
 		}
 	}
-	for _, view := range views {
-		var members []string
-		for _, src := range []string{zonestore.DefaultView, view} {
-			for _, z := range snap.Zones(src) {
-				if z.Source() == zonestore.CatalogSource || z.Origin() == origin {
-					continue
+	if all {
+		clear(x.catalogs)
+	} else {
+		for _, c := range changes {
+			if c.View == zonestore.DefaultView {
+				for _, st := range x.catalogs {
+					st.set(c.Origin, fromDefault, member(c.New))
 				}
-				members = append(members, z.Origin())
-			}
-			if view == zonestore.DefaultView {
-				break
+			} else if st := x.catalogs[c.View]; st != nil {
+				st.set(c.Origin, fromOwn, member(c.New))
 			}
 		}
-		slices.Sort(members)
-		members = slices.Compact(members)
-		list := strings.Join(members, " ")
+	}
+	for _, view := range views {
+		st := x.catalogs[view]
+		if st == nil {
+			st = &catalogState{members: map[string]uint8{}, dirty: true}
+			for _, z := range snap.Zones(zonestore.DefaultView) {
+				st.set(z.Origin(), fromDefault, member(z))
+			}
+			if view != zonestore.DefaultView {
+				for _, z := range snap.Zones(view) {
+					st.set(z.Origin(), fromOwn, member(z))
+				}
+			}
+			x.catalogs[view] = st
+		}
 		cur := snap.Zone(view, origin)
 		if cur != nil && cur.Source() != zonestore.CatalogSource {
 			x.s.log.Error("catalog zone name is taken by a served zone; no catalog for this view", slog.String("zone", origin), slog.String("view", view))
 			continue
 		}
-		if cur != nil && x.catalogs[view] == list {
+		if cur != nil && !st.dirty {
 			continue
 		}
 		serial := uint32(time.Now().Unix())
@@ -299,12 +349,13 @@ func (x *xfrLoop) updateCatalogs(snap *zonestore.Snapshot) {
 				serial = 1
 			}
 		}
+		members := slices.Sorted(maps.Keys(st.members))
 		z, err := zonestore.BuildCatalog(origin, serial, members)
 		if err != nil {
 			x.s.log.Error("catalog zone", slog.String("view", view), slog.Any("err", err))
 			continue
 		}
-		x.catalogs[view] = list
+		st.dirty = false
 		x.s.cfg.Store.PutZone(view, z)
 		x.s.log.Info("catalog zone updated", slog.String("zone", origin), slog.String("view", view), slog.Int("members", len(members)), slog.Uint64("serial", uint64(serial)))
 	}

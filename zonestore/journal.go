@@ -40,23 +40,25 @@ type ZoneChange struct {
 
 // Changed lists the zones (per view, as given, not merged) that differ
 // between prev and next, by identity: a rebuilt zone with the same data is
-// a change.
+// a change. Tables the snapshots share are skipped, so the cost follows
+// what changed, not how many zones there are.
 func Changed(prev, next *Snapshot) []ZoneChange {
 	var out []ZoneChange
-	for view, zones := range next.own {
-		old := prev.own[view]
-		for origin, z := range zones {
-			if o := old[origin]; o != z {
-				out = append(out, ZoneChange{View: view, Origin: origin, Old: o, New: z})
-			}
+	var empty table
+	for view, nv := range next.views {
+		pt := &empty
+		if pv := prev.views[view]; pv != nil {
+			pt = &pv.own
 		}
+		diffTables(pt, &nv.own, func(origin string, old, new *Zone) {
+			out = append(out, ZoneChange{View: view, Origin: origin, Old: old, New: new})
+		})
 	}
-	for view, zones := range prev.own {
-		cur := next.own[view]
-		for origin, z := range zones {
-			if cur[origin] == nil {
-				out = append(out, ZoneChange{View: view, Origin: origin, Old: z})
-			}
+	for view, pv := range prev.views {
+		if next.views[view] == nil {
+			diffTables(&pv.own, &empty, func(origin string, old, _ *Zone) {
+				out = append(out, ZoneChange{View: view, Origin: origin, Old: old})
+			})
 		}
 	}
 	return out

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -96,8 +97,18 @@ type fleetFeed struct {
 
 	built     map[string]*fleetEntry // fleet zone name → what it was built from
 	catSerial uint32
-	catList   string
+	catDirty  bool // the members changed since the catalog was built
+	// last is the snapshot update worked from last: the next update looks
+	// at the zones changed since (nil: at every zone), so a publish costs
+	// what it changed, not every zone served.
+	last *zonestore.Snapshot
+	// checked are the zones whose record sets use health checks: looked
+	// at on every update, for a health change is a new fleet version.
+	// retry are the zones not built last time, tried again.
+	checked, retry map[fleetKey]bool
 }
+
+type fleetKey struct{ view, origin string }
 
 // fleetSource is where Route 53 zones' raw record sets come from (an
 // *r53.Syncer).
@@ -119,7 +130,7 @@ func newFleetFeed(store *zonestore.Store, syncers []*r53.Syncer, catalog string,
 		src = append(src, s)
 	}
 	return &fleetFeed{store: store, syncers: src, catalog: fleetCatalogName(catalog), log: log.With(slog.String("component", "fleet")),
-		built: map[string]*fleetEntry{}}
+		built: map[string]*fleetEntry{}, checked: map[fleetKey]bool{}, retry: map[fleetKey]bool{}}
 }
 
 // run rebuilds on every store change, and every second for health. With
@@ -166,12 +177,32 @@ func (f *fleetFeed) route53Data(z *zonestore.Zone) (sy fleetSource, id string, o
 // update brings the fleet view in line with the store; it publishes once.
 func (f *fleetFeed) update() {
 	snap := f.store.Load()
-	type put struct {
-		name string
-		z    *zonestore.Zone
+	todo := map[fleetKey]bool{}
+	if f.last == nil {
+		for _, view := range snap.Views() {
+			if view == zonestore.FleetView {
+				continue
+			}
+			for _, z := range snap.Zones(view) {
+				todo[fleetKey{view, z.Origin()}] = true
+			}
+		}
+	} else {
+		for _, c := range zonestore.Changed(f.last, snap) {
+			if c.View != zonestore.FleetView {
+				todo[fleetKey{c.View, c.Origin}] = true
+			}
+		}
 	}
-	var puts []put
-	present := map[string]bool{}
+	f.last = snap
+	for k := range f.checked {
+		todo[k] = true
+	}
+	for k := range f.retry {
+		todo[k] = true
+	}
+	var puts []*zonestore.Zone
+	var gone []string
 	var hm map[string]bool
 	health := func() map[string]bool { // once per update, when needed
 		if hm == nil {
@@ -179,117 +210,104 @@ func (f *fleetFeed) update() {
 		}
 		return hm
 	}
-	for _, view := range snap.Views() {
-		if view == zonestore.FleetView {
+	for k := range todo {
+		view := k.view
+		name := fleet.Name(view, k.origin)
+		z := snap.Zone(view, k.origin)
+		if z == nil || z.Source() == zonestore.CatalogSource {
+			if f.built[name] != nil {
+				gone = append(gone, name)
+				delete(f.built, name)
+				f.catDirty = true
+			}
+			delete(f.checked, k)
+			delete(f.retry, k)
 			continue
 		}
-		for _, z := range snap.Zones(view) {
-			if z.Source() == zonestore.CatalogSource {
-				continue
-			}
-			name := fleet.Name(view, z.Origin())
-			present[name] = true
-			prev := f.built[name]
-			if !z.Available() {
-				continue // keep what followers have until data is back
-			}
-			if prev != nil && prev.src == z && (len(prev.checks) == 0 || healthKey(prev.checks, health()) == prev.health) {
-				continue // same version, same health: nothing to do (no record set is looked at)
-			}
-			meta := fleet.Meta{View: view, Origin: z.Origin(), Serial: z.Serial()}
-			var hkey string
-			var checks []string
-			sy, id, isR53 := f.route53Data(z)
-			var sets []types.ResourceRecordSet
-			if isR53 {
-				var serial uint32
-				_, meta.Private, sets, serial, _ = sy.ZoneData(id)
-				if serial != z.Serial() {
-					continue // the syncer is past this version; its publish wakes us again
-				}
-				meta.ZoneID, meta.Serial = id, serial
-				checks = checkIDs(sets)
-				hkey = healthKey(checks, health())
-			}
-			// The fleet zone's serial follows the clock (the zone's own
-			// is meta.serial): a restarted primary, or the next primary
-			// of a follower's list, never offers a serial below what the
-			// follower holds, and a health change alone is a new version.
-			serial := uint32(time.Now().Unix())
-			if prev != nil && !zonestore.SerialLess(prev.zone.Serial(), serial) {
-				serial = prev.zone.Serial() + 1
-			}
-			var fz *zonestore.Zone
-			var err error
-			if isR53 {
-				fz, err = fleet.Route53(meta, sets, health(), serial)
-			} else {
-				fz, err = fleet.Records(meta, z, serial)
-			}
-			if err != nil {
-				f.log.Error("fleet zone not built; followers keep the last one", slog.String("zone", z.Origin()), slog.String("view", view), slog.Any("err", err))
-				continue
-			}
-			f.built[name] = &fleetEntry{src: z, health: hkey, checks: checks, zone: fz}
-			puts = append(puts, put{name, fz})
+		prev := f.built[name]
+		if !z.Available() {
+			continue // keep what followers have until data is back
 		}
-	}
-	var gone []string
-	for name := range f.built {
-		if !present[name] {
-			gone = append(gone, name)
-			delete(f.built, name)
+		if prev != nil && prev.src == z && (len(prev.checks) == 0 || healthKey(prev.checks, health()) == prev.health) {
+			continue // same version, same health: nothing to do (no record set is looked at)
 		}
+		meta := fleet.Meta{View: view, Origin: z.Origin(), Serial: z.Serial()}
+		var hkey string
+		var checks []string
+		sy, id, isR53 := f.route53Data(z)
+		var sets []types.ResourceRecordSet
+		if isR53 {
+			var serial uint32
+			_, meta.Private, sets, serial, _ = sy.ZoneData(id)
+			if serial != z.Serial() {
+				f.retry[k] = true
+				continue // the syncer is past this version; its publish wakes us again
+			}
+			meta.ZoneID, meta.Serial = id, serial
+			checks = checkIDs(sets)
+			hkey = healthKey(checks, health())
+		}
+		// The fleet zone's serial follows the clock (the zone's own
+		// is meta.serial): a restarted primary, or the next primary
+		// of a follower's list, never offers a serial below what the
+		// follower holds, and a health change alone is a new version.
+		serial := uint32(time.Now().Unix())
+		if prev != nil && !zonestore.SerialLess(prev.zone.Serial(), serial) {
+			serial = prev.zone.Serial() + 1
+		}
+		var fz *zonestore.Zone
+		var err error
+		if isR53 {
+			fz, err = fleet.Route53(meta, sets, health(), serial)
+		} else {
+			fz, err = fleet.Records(meta, z, serial)
+		}
+		if err != nil {
+			f.retry[k] = true
+			f.log.Error("fleet zone not built; followers keep the last one", slog.String("zone", z.Origin()), slog.String("view", view), slog.Any("err", err))
+			continue
+		}
+		delete(f.retry, k)
+		if len(checks) > 0 {
+			f.checked[k] = true
+		} else {
+			delete(f.checked, k)
+		}
+		if prev == nil {
+			f.catDirty = true
+		}
+		f.built[name] = &fleetEntry{src: z, health: hkey, checks: checks, zone: fz}
+		puts = append(puts, fz)
 	}
-	members := make([]string, 0, len(f.built))
-	for name := range f.built {
-		members = append(members, name)
-	}
-	slices.Sort(members)
-	list := strings.Join(members, " ")
 	var cat *zonestore.Zone
-	if list != f.catList || snap.Zone(zonestore.FleetView, f.catalog) == nil {
+	if f.catDirty || snap.Zone(zonestore.FleetView, f.catalog) == nil {
 		serial := uint32(time.Now().Unix())
 		if f.catSerial != 0 && !zonestore.SerialLess(f.catSerial, serial) {
 			serial = f.catSerial + 1
 		}
 		var err error
-		if cat, err = zonestore.BuildCatalog(f.catalog, serial, members); err != nil {
+		if cat, err = zonestore.BuildCatalog(f.catalog, serial, slices.Sorted(maps.Keys(f.built))); err != nil {
 			f.log.Error("fleet catalog", slog.Any("err", err))
 			cat = nil
 		} else {
-			f.catSerial, f.catList = serial, list
+			f.catSerial, f.catDirty = serial, false
 		}
 	}
 	if len(puts) == 0 && len(gone) == 0 && cat == nil {
 		return
 	}
-	_ = f.store.Update(func(cur *zonestore.Snapshot) (*zonestore.Snapshot, error) {
-		// One new snapshot, however many fleet zones change.
-		views := map[string][]*zonestore.Zone{}
-		fz := map[string]*zonestore.Zone{}
-		for _, v := range cur.Views() {
-			if v != zonestore.FleetView {
-				views[v] = cur.Zones(v)
-			}
-		}
-		for _, z := range cur.Zones(zonestore.FleetView) {
-			fz[z.Origin()] = z
-		}
-		for _, p := range puts {
-			fz[p.name] = p.z
-		}
-		for _, name := range gone {
-			delete(fz, name)
-		}
-		if cat != nil {
-			fz[cat.Origin()] = cat
-		}
-		for _, z := range fz {
-			views[zonestore.FleetView] = append(views[zonestore.FleetView], z)
-		}
-		return zonestore.NewSnapshot(cur.Version()+1, views)
-	})
+	// One new snapshot, however many fleet zones change.
+	var e zonestore.Edits
+	for _, z := range puts {
+		e.Put(zonestore.FleetView, z)
+	}
+	for _, name := range gone {
+		e.Delete(zonestore.FleetView, name)
+	}
+	if cat != nil {
+		e.Put(zonestore.FleetView, cat)
+	}
+	f.store.Apply(&e)
 	f.log.Debug("fleet feed updated", slog.Int("zones", len(puts)), slog.Int("removed", len(gone)), slog.Bool("catalog", cat != nil))
 }
 

@@ -97,8 +97,11 @@ type Loader struct {
 	unmatched []string        // files of the directory that are no zone, last scan
 	reported  map[string]bool // unmatched files already logged
 	files     map[string]*fileState
-	listed    bool            // the directory has been listed once
-	dups      map[string]bool // files refused for a zone another file serves, reported
+	// edits gathers a scan's zone changes: a scan publishes once, however
+	// many files it loads (a start with thousands of zones is one swap).
+	edits  zonestore.Edits
+	listed bool            // the directory has been listed once
+	dups   map[string]bool // files refused for a zone another file serves, reported
 
 	evMu      sync.Mutex
 	lastEvent time.Time // of the directory watch
@@ -382,6 +385,8 @@ func (l *Loader) Rescan() error {
 }
 
 func (l *Loader) scanLocked(now time.Time) error {
+	l.edits = zonestore.Edits{}
+	defer func() { l.store.Apply(&l.edits) }()
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		err = fmt.Errorf("zone dir %s: %w", l.dir, err)
@@ -477,7 +482,7 @@ func (l *Loader) scanLocked(now time.Time) error {
 		}
 		delete(l.files, path)
 		if f.zone != nil || f.claimed {
-			l.store.DeleteZone(l.view, f.origin)
+			l.edits.Delete(l.view, f.origin)
 		}
 		l.log.Info("zone removed", slog.String("zone", f.origin), slog.String("file", path))
 	}
@@ -513,7 +518,7 @@ func (l *Loader) scanFile(root, path, origin string, now time.Time) error {
 	if f != nil && f.origin != origin {
 		// The config lists this file for another zone now.
 		if f.zone != nil || f.claimed {
-			l.store.DeleteZone(l.view, f.origin)
+			l.edits.Delete(l.view, f.origin)
 		}
 		delete(l.files, path)
 		f = nil
@@ -580,7 +585,7 @@ func (l *Loader) scanFile(root, path, origin string, now time.Time) error {
 		l.log.Warn(warn+"; loading it anyway", slog.String("zone", origin), slog.String("file", path),
 			slog.Uint64("serial", uint64(z.Serial())), slog.Uint64("previous", uint64(f.zone.Serial())))
 	}
-	l.store.PutZone(l.view, z)
+	l.edits.Put(l.view, z)
 	f.loaded, f.zone, f.sum, f.claimed = st, z, sum, false
 	f.loadedAt, f.triedAt = now, now
 	f.failed, f.failedErr, f.lastReason = stamp{}, "", ""
@@ -619,7 +624,7 @@ func (l *Loader) claim(f *fileState, path, reason string) {
 		return
 	}
 	if !f.claimed {
-		l.store.PutZone(l.view, zonestore.Unavailable(f.origin, path))
+		l.edits.Put(l.view, zonestore.Unavailable(f.origin, path))
 		f.claimed = true
 	}
 	if reason != "" && reason != f.lastReason {

@@ -1,0 +1,47 @@
+package r53
+
+import (
+	"runtime"
+
+	"github.com/aws/aws-sdk-go-v2/service/route53/types"
+)
+
+// convChunk is how many record sets one conversion task takes. Zones
+// smaller than this convert on the caller's goroutine.
+const convChunk = 4096
+
+// convertSets converts every record set (ConvertRecordSet is pure) and
+// hands each result, in the order of sets, to add on the caller's
+// goroutine. A large zone is converted by every core, chunk by chunk, a
+// bounded number of chunks ahead of add (inOrder), so adding one chunk to
+// the builder overlaps converting the next ones and memory stays bounded.
+func convertSets(sets []types.ResourceRecordSet, add func(in types.ResourceRecordSet, rs RecordSet, err error)) {
+	workers := runtime.GOMAXPROCS(0)
+	if len(sets) < 2*convChunk || workers < 2 {
+		for _, in := range sets {
+			rs, err := ConvertRecordSet(in)
+			add(in, rs, err)
+		}
+		return
+	}
+	type chunk struct {
+		out  []RecordSet
+		errs []error
+	}
+	chunks := make([]chunk, (len(sets)+convChunk-1)/convChunk)
+	inOrder(len(chunks), func(i int) {
+		part := sets[i*convChunk : min((i+1)*convChunk, len(sets))]
+		c := &chunks[i]
+		c.out, c.errs = make([]RecordSet, len(part)), make([]error, len(part))
+		for j, in := range part {
+			c.out[j], c.errs[j] = ConvertRecordSet(in)
+		}
+	}, func(i int) bool {
+		c := &chunks[i]
+		for j, rs := range c.out {
+			add(sets[i*convChunk+j], rs, c.errs[j])
+		}
+		c.out, c.errs = nil, nil
+		return true
+	})
+}
