@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -33,7 +34,10 @@ type Builder struct {
 	groupOf   map[nodeType]int32
 	groupWire map[*variant][]byte // a variant's records, packed
 	buf       []byte              // packing scratch
-	errs      []error
+	// last and lastName are the node of the previous Add.
+	last     int32
+	lastName string
+	errs     []error
 	// built is set once Build has handed the data to a zone: the builder
 	// keeps no reference to it, and every later call fails.
 	built bool
@@ -48,15 +52,27 @@ type nodeType struct {
 // were added (indexes in recs, -1 for none).
 type recList struct{ head, tail int32 }
 
-// brec is one added record, or (group >= 0) the place where a routing-policy
-// group joined its node, which orders the group among the node's sets.
+// brec is one added record, or the place where a routing-policy group
+// joined its node (rdlen groupMark, off the group), which orders the group
+// among the node's sets.
 type brec struct {
 	next  int32
-	group int32
 	off   uint32 // rdata: data[off:off+rdlen]
 	ttl   uint32
 	typ   uint16
 	rdlen uint16
+}
+
+// groupMark is the rdlen of a group's place: no rdata is that long (it
+// would not fit a message).
+const groupMark = 0xFFFF
+
+// group returns the routing-policy group r stands for, or -1.
+func (r *brec) group() int32 {
+	if r.rdlen == groupMark {
+		return int32(r.off)
+	}
+	return -1
 }
 
 // ErrBuilt is returned by a Builder used after a successful Build: the zone
@@ -68,7 +84,26 @@ func NewBuilder(origin string) *Builder {
 	return &Builder{
 		origin: Canonical(origin),
 		index:  newNameIndex(0),
+		last:   -1,
 		buf:    make([]byte, dns.MaxMsgSize),
+	}
+}
+
+// Grow makes room for about n more records (and as many names), for a
+// caller that knows roughly how many are coming (from a file's size, say):
+// a million-record zone then builds without growing its arrays.
+func (b *Builder) Grow(n int) {
+	if b.built || n <= 0 {
+		return
+	}
+	const nameLen, rdataLen = 32, 8 // typical
+	b.names = grow(b.names, n*nameLen)
+	b.nodes = grow(b.nodes, n)
+	b.lists = grow(b.lists, n)
+	b.recs = grow(b.recs, n)
+	b.data = grow(b.data, n*rdataLen)
+	if want := slotsFor(len(b.nodes) + n); want > len(b.index.slots) {
+		b.index.rehash(want)
 	}
 }
 
@@ -93,23 +128,31 @@ func (b *Builder) find(name string) int32 {
 
 // nodeFor returns the node number of the canonical name, adding it.
 func (b *Builder) nodeFor(name string) int32 {
-	if i := b.find(name); i >= 0 {
-		return i
+	if b.last >= 0 && b.lastName == name {
+		return b.last // zone files list a name's records together
 	}
-	return b.addNode(uint32(len(b.names)), name, true)
-}
-
-// addNode adds a node named name, whose bytes are at names[off:] (appended
-// there first when add is set).
-func (b *Builder) addNode(off uint32, name string, add bool) int32 {
-	if add {
+	i := b.index.findOrInsert(name, b.namesView(), b.nodes, int32(len(b.nodes)))
+	if int(i) == len(b.nodes) {
+		b.newNode(uint32(len(b.names)), len(name))
 		b.names = append(grow(b.names, len(name)), name...)
 	}
+	b.last, b.lastName = i, name
+	return i
+}
+
+// addNode adds a node named name, whose bytes are already at names[off:].
+func (b *Builder) addNode(off uint32, name string) int32 {
+	i := b.newNode(off, len(name))
+	b.index.insert(name, i)
+	return i
+}
+
+// newNode appends a node (not yet indexed) named by names[off:off+n].
+func (b *Builder) newNode(off uint32, n int) int32 {
 	i := int32(len(b.nodes))
 	b.nodes, b.lists = grow(b.nodes, 1), grow(b.lists, 1)
-	b.nodes = append(b.nodes, node{nameOff: off, nameLen: uint16(len(name)), cut: -1, wild: -1, ext: -1})
+	b.nodes = append(b.nodes, node{nameOff: off, nameLen: uint16(n), cut: -1, wild: -1, ext: -1})
 	b.lists = append(b.lists, recList{-1, -1})
-	b.index.insert(name, i, b.namesView(), b.nodes)
 	return i
 }
 
@@ -158,13 +201,13 @@ func (b *Builder) AddOwned(rr dns.RR) error {
 		}
 	}
 	for r := b.lists[n].head; r >= 0; r = b.recs[r].next {
-		if have := &b.recs[r]; have.typ == h.Rrtype && have.group < 0 && string(b.data[have.off:have.off+uint32(have.rdlen)]) == string(rdata) {
+		if have := &b.recs[r]; have.typ == h.Rrtype && have.rdlen != groupMark && string(b.data[have.off:have.off+uint32(have.rdlen)]) == string(rdata) {
 			return nil // a duplicate (RFC 2181 §5: a set has no duplicates)
 		}
 	}
 	off := uint32(len(b.data))
 	b.data = append(grow(b.data, len(rdata)), rdata...)
-	b.addRec(n, brec{group: -1, off: off, ttl: h.Ttl, typ: h.Rrtype, rdlen: uint16(len(rdata))})
+	b.addRec(n, brec{off: off, ttl: h.Ttl, typ: h.Rrtype, rdlen: uint16(len(rdata))})
 	return nil
 }
 
@@ -183,16 +226,31 @@ func (b *Builder) addRec(n int32, r brec) {
 
 // grow makes room for n more elements, doubling the capacity: the builder's
 // arrays reach millions of elements, and append's gentler growth for large
-// slices would copy each several times over.
+// slices would copy each several times over. It makes the new array rather
+// than letting append grow it: append clears the new capacity at once, make
+// leaves fresh memory from the OS untouched until it is written.
 func grow[T any](s []T, n int) []T {
 	if cap(s)-len(s) >= n {
 		return s
 	}
-	return slices.Grow(s, max(cap(s), n, 256))
+	t := make([]T, len(s), max(2*cap(s), len(s)+n, 256))
+	copy(t, s)
+	return t
 }
 
 // packRdata packs rr and returns its rdata (valid until the next pack).
 func (b *Builder) packRdata(rr dns.RR) ([]byte, error) {
+	// Addresses, most of a large zone, need no packer.
+	switch r := rr.(type) {
+	case *dns.A:
+		if ip := r.A.To4(); ip != nil {
+			return ip, nil
+		}
+	case *dns.AAAA:
+		if len(r.AAAA) == net.IPv6len {
+			return r.AAAA, nil
+		}
+	}
 	n, err := dns.PackRR(rr, b.buf, 0, nil, false)
 	if err != nil {
 		return nil, fmt.Errorf("pack %s: %w", rr.Header().Name, err)
@@ -296,9 +354,14 @@ func (b *Builder) Build() (*Zone, error) {
 	z.nodes = b.nodes
 	z.apex = b.find(b.origin)
 	needWire := b.cnameTargets(z)
-	z.names = string(b.names)
-	if cap(z.nodes) > len(z.nodes)+len(z.nodes)/16 {
-		z.nodes = slices.Clone(z.nodes) // the builder grew it by doubling
+	// The builder's arrays become the zone's unless they grew far past
+	// their length (a copy costs time, fresh memory in particular).
+	z.names = unsafe.String(unsafe.SliceData(b.names), len(b.names))
+	if slack(len(b.names), cap(b.names)) {
+		z.names = string(b.names)
+	}
+	if slack(len(z.nodes), cap(z.nodes)) {
+		z.nodes = slices.Clone(z.nodes)
 	}
 	z.index = b.index
 	z.setCuts(parent)
@@ -357,11 +420,12 @@ func (b *Builder) buildSets(z *Zone) {
 				rec := &b.recs[r]
 				switch {
 				case rec.typ != t:
-				case rec.group >= 0:
-					set.policy = b.groupPolicy(rec.group)
+				case rec.group() >= 0:
+					g := rec.group()
+					set.policy = b.policies[g]
 					set.ext = int32(len(z.setExts))
-					z.setExts = append(z.setExts, setExt{variants: rec.group})
-					for _, v := range b.groups[rec.group] {
+					z.setExts = append(z.setExts, setExt{variants: g})
+					for _, v := range b.groups[g] {
 						v.tmpl.owner = int32(n)
 					}
 				default:
@@ -394,9 +458,6 @@ func (b *Builder) buildSets(z *Zone) {
 	}
 	z.nodes = b.nodes
 }
-
-// groupPolicy returns the routing policy of group g.
-func (b *Builder) groupPolicy(g int32) Policy { return b.policies[g] }
 
 // validate checks the zone-wide rules and counts the records.
 func (b *Builder) validate(z *Zone) error {
@@ -471,7 +532,7 @@ func (b *Builder) addEmptyNonTerminals() []int32 {
 		p := last
 		if pname != lastName {
 			if p = b.find(pname); p < 0 {
-				p = b.addNode(nd.nameOff+uint32(off), pname, false)
+				p = b.addNode(nd.nameOff+uint32(off), pname)
 			}
 			lastName, last = pname, p
 		}
@@ -479,6 +540,9 @@ func (b *Builder) addEmptyNonTerminals() []int32 {
 	}
 	return parent
 }
+
+// slack reports whether a capacity wastes more than a fifth of an array.
+func slack(n, capacity int) bool { return capacity-n > n/4+64 }
 
 // setCuts resolves each node's topmost cut and the wildcard children.
 func (z *Zone) setCuts(parent []int32) {

@@ -4,8 +4,9 @@ import "hash/maphash"
 
 // nameIndex maps owner names to node numbers: an open-addressing hash table
 // (linear probing, at most half full) whose slots hold node number + 1 (0
-// for empty) and the hash's upper half, so a probe reads a name only when
-// its hash matches. It holds no pointers and 16 bytes per name at worst,
+// for empty) in the lower half and the hash's lower 32 bits in the upper
+// half: a probe reads a name only when its hash matches, and a rehash needs
+// no name (the slot's position comes from those bits). It holds no pointers and 16 bytes per name at worst,
 // where a Go map[string]*node costs a string header and a pointer per slot
 // (and the GC's attention); names are compared against the zone's arena.
 type nameIndex struct {
@@ -31,49 +32,67 @@ func slotsFor(n int) int {
 
 // find returns the node number of name, or -1.
 func (x *nameIndex) find(name, names string, nodes []node) int32 {
+	_, i := x.lookup(name, names, nodes)
+	return i
+}
+
+// lookup returns name's hash and node number (-1 when absent).
+func (x *nameIndex) lookup(name, names string, nodes []node) (uint64, int32) {
+	h := maphash.String(x.seed, name)
 	if len(x.slots) == 0 {
-		return -1
+		return h, -1
 	}
 	mask := uint64(len(x.slots) - 1)
-	h := maphash.String(x.seed, name)
-	tag := h &^ 0xFFFFFFFF
+	tag := h << 32
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := x.slots[i]
 		if s == 0 {
-			return -1
+			return h, -1
 		}
 		if s&^0xFFFFFFFF != tag {
 			continue
 		}
 		n := &nodes[uint32(s)-1]
 		if int(n.nameLen) == len(name) && names[n.nameOff:n.nameOff+uint32(n.nameLen)] == name {
-			return int32(uint32(s) - 1)
+			return h, int32(uint32(s) - 1)
 		}
 	}
 }
 
 // insert adds node number i under name, which must not be present. It may
 // grow the table, rehashing every node's name.
-func (x *nameIndex) insert(name string, i int32, names string, nodes []node) {
-	if 2*(x.used+1) > len(x.slots) {
-		x.rehash(max(2*len(x.slots), slotsFor(x.used+1)), names, nodes)
+func (x *nameIndex) insert(name string, i int32) {
+	x.insertHash(maphash.String(x.seed, name), i)
+}
+
+// findOrInsert returns the node number of name, or inserts next under it
+// and returns next: one hash for both.
+func (x *nameIndex) findOrInsert(name, names string, nodes []node, next int32) int32 {
+	h, i := x.lookup(name, names, nodes)
+	if i >= 0 {
+		return i
 	}
-	x.put(name, i)
+	x.insertHash(h, next)
+	return next
+}
+
+func (x *nameIndex) insertHash(h uint64, i int32) {
+	if 2*(x.used+1) > len(x.slots) {
+		x.rehash(max(2*len(x.slots), slotsFor(x.used+1)))
+	}
+	mask := uint64(len(x.slots) - 1)
+	for j := h & mask; ; j = (j + 1) & mask {
+		if x.slots[j] == 0 {
+			x.slots[j] = h<<32 | uint64(uint32(i)+1)
+			break
+		}
+	}
 	x.used++
 }
 
-func (x *nameIndex) put(name string, i int32) {
-	mask := uint64(len(x.slots) - 1)
-	h := maphash.String(x.seed, name)
-	for j := h & mask; ; j = (j + 1) & mask {
-		if x.slots[j] == 0 {
-			x.slots[j] = h&^0xFFFFFFFF | uint64(uint32(i)+1)
-			return
-		}
-	}
-}
-
-func (x *nameIndex) rehash(size int, names string, nodes []node) {
+// rehash moves every slot to a table of size slots, by the hash bits the
+// slot keeps (size is at most 2^32).
+func (x *nameIndex) rehash(size int) {
 	old := x.slots
 	x.slots = make([]uint64, size)
 	mask := uint64(size - 1)
@@ -81,11 +100,7 @@ func (x *nameIndex) rehash(size int, names string, nodes []node) {
 		if s == 0 {
 			continue
 		}
-		// Rehash without the names: the tag keeps the upper half of the
-		// hash, and the old slot's position its lower bits.
-		n := &nodes[uint32(s)-1]
-		h := maphash.String(x.seed, names[n.nameOff:n.nameOff+uint32(n.nameLen)])
-		for j := h & mask; ; j = (j + 1) & mask {
+		for j := s >> 32 & mask; ; j = (j + 1) & mask {
 			if x.slots[j] == 0 {
 				x.slots[j] = s
 				break

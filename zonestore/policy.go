@@ -136,7 +136,7 @@ func (b *Builder) AddVariant(owner string, qtype uint16, p Policy, v Variant) er
 		b.groups = append(b.groups, nil)
 		b.policies = append(b.policies, p)
 		b.groupOf[key] = g
-		b.addRec(n, brec{group: g, typ: qtype})
+		b.addRec(n, brec{off: uint32(g), typ: qtype, rdlen: groupMark})
 	} else if b.policies[g] != p {
 		return fmt.Errorf("%s %s: %s record set mixed with a %s one", owner, dns.TypeToString[qtype], p, b.policies[g])
 	}
