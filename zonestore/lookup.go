@@ -50,17 +50,17 @@ const maxChain = 16
 // Result is the outcome of a lookup. Its slices may be shared with the zone
 // and must not be modified: callers copy before changing TTLs or owners.
 type Result struct {
-	Kind   Kind
-	Answer []dns.RR
+	Kind Kind
+	// Wildcard reports that the answer was synthesized: from a wildcard, or
+	// re-owned from an alias target.
+	Wildcard bool
+	Answer   []dns.RR
 	Ns     []dns.RR
 	Extra  []dns.RR
 	// Chase is set when a CNAME chain left the zone, looped, or reached an
 	// alias to an outside resource: the name the chain points to, for a
 	// recursive caller to continue with.
 	Chase string
-	// Wildcard reports that the answer was synthesized: from a wildcard, or
-	// re-owned from an alias target.
-	Wildcard bool
 	// Alias is set when the answer is an alias to a resource outside the
 	// zone (a load balancer, a CloudFront distribution): the server
 	// resolves this name for the query type and answers with its records
@@ -68,10 +68,9 @@ type Result struct {
 	Alias string
 
 	wire wireRefs // the precomputed wire form behind the sections
-	// an counts the answer records and cname is the target of a CNAME
-	// that ends the answer: what the chain needs to know when Answer is
-	// not filled in (LookupWire).
-	an    int
+	// cname is the target of a CNAME that ends the answer (and wire.an
+	// counts the answer's records): what the chain needs to know when
+	// Answer is not filled in (LookupWire).
 	cname string
 }
 
@@ -103,7 +102,7 @@ func (z *Zone) lookupChain(qname string, qtype uint16, c *Client, full bool) Res
 		return Result{Kind: ServFail, wire: wireRefs{nans: -1}}
 	}
 	res := z.lookupDepth(qname, qtype, c, full, 0)
-	if res.Kind != Answer || res.an == 0 || qtype == dns.TypeCNAME || qtype == dns.TypeANY || res.cname == "" {
+	if res.Kind != Answer || res.wire.an == 0 || qtype == dns.TypeCNAME || qtype == dns.TypeANY || res.cname == "" {
 		return res
 	}
 	// Follow the CNAME chain inside the zone (RFC 1034 §4.3.2 step 3a). The
@@ -115,7 +114,7 @@ func (z *Zone) lookupChain(qname string, qtype uint16, c *Client, full bool) Res
 	}
 	wire := res.wire
 	wild := res.Wildcard
-	an := res.an
+	an := res.wire.an
 	target := res.cname
 	for i := 0; ; i++ {
 		looped := wire.seen(target)
@@ -123,7 +122,7 @@ func (z *Zone) lookupChain(qname string, qtype uint16, c *Client, full bool) Res
 			looped = seenOwner(answer, target)
 		}
 		if i == maxChain || !InZone(target, z.origin) || looped {
-			return Result{Kind: Answer, Answer: answer, Chase: target, Wildcard: wild, wire: wire, an: an}
+			return Result{Kind: Answer, Answer: answer, Chase: target, Wildcard: wild, wire: wire.counted(an)}
 		}
 		next := z.lookupDepth(target, qtype, c, full, 0)
 		if next.Wildcard {
@@ -135,15 +134,15 @@ func (z *Zone) lookupChain(qname string, qtype uint16, c *Client, full bool) Res
 		wire.ns, wire.extra = next.wire.ns, next.wire.extra
 		switch next.Kind {
 		case Answer:
-			if next.Alias != "" || next.an == 0 {
+			if next.Alias != "" || next.wire.an == 0 {
 				// The chain reaches an alias to an outside resource: the
 				// CNAMEs so far, and the alias's owner to chase, as for a
 				// chain that leaves the zone.
 				wire.ns, wire.extra = blobRef{}, blobRef{}
-				return Result{Kind: Answer, Answer: answer, Chase: target, Wildcard: wild, wire: wire, an: an}
+				return Result{Kind: Answer, Answer: answer, Chase: target, Wildcard: wild, wire: wire.counted(an)}
 			}
 			wire.add(next.wire)
-			an += next.an
+			an += next.wire.an
 			if full {
 				answer = append(answer, next.Answer...)
 			}
@@ -151,15 +150,15 @@ func (z *Zone) lookupChain(qname string, qtype uint16, c *Client, full bool) Res
 				target = next.cname
 				continue
 			}
-			return Result{Kind: Answer, Answer: answer, Extra: next.Extra, Wildcard: wild, wire: wire, an: an}
+			return Result{Kind: Answer, Answer: answer, Extra: next.Extra, Wildcard: wild, wire: wire.counted(an)}
 		case Referral:
 			// The chain runs into a delegation: give the CNAMEs and the
 			// referral, as BIND does; the resolver follows from there.
-			return Result{Kind: Referral, Answer: answer, Ns: next.Ns, Extra: next.Extra, Wildcard: wild, wire: wire, an: an}
+			return Result{Kind: Referral, Answer: answer, Ns: next.Ns, Extra: next.Extra, Wildcard: wild, wire: wire.counted(an)}
 		default:
 			// RFC 6604: the rcode describes the last name of the chain.
 			wire.extra = blobRef{}
-			return Result{Kind: next.Kind, Answer: answer, Ns: next.Ns, Wildcard: wild, wire: wire, an: an}
+			return Result{Kind: next.Kind, Answer: answer, Ns: next.Ns, Wildcard: wild, wire: wire.counted(an)}
 		}
 	}
 }
@@ -190,8 +189,10 @@ func (z *Zone) lookupDepth(qname string, qtype uint16, c *Client, full bool, dep
 	// The name does not exist: find the closest encloser (RFC 4592 §3.3.1).
 	// Empty non-terminals are nodes, so the first existing ancestor is it.
 	for off, end := dns.NextLabel(qname, 0); !end && len(qname)-off >= len(z.origin); off, end = dns.NextLabel(qname, off) {
-		ce := z.find(qname[off:])
-		if ce == nil {
+		var ce *node
+		if len(qname)-off == len(z.origin) {
+			ce = &z.nodes[z.apex] // the apex needs no lookup
+		} else if ce = z.find(qname[off:]); ce == nil {
 			continue
 		}
 		if ce.cut >= 0 {
@@ -236,23 +237,35 @@ func (z *Zone) dname(d *dns.DNAME, qname, owner string) Result {
 		target = qname[:len(qname)-len(owner)]
 	}
 	if _, ok := dns.IsDomainName(target); !ok || len(target) > 254 {
-		return Result{Kind: YXDomain, Answer: []dns.RR{d}, wire: wireRefs{nans: -1}, an: 1}
+		return Result{Kind: YXDomain, Answer: []dns.RR{d}, wire: wireRefs{nans: -1, an: 1}}
 	}
 	cname := &dns.CNAME{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl}, Target: target}
-	return Result{Kind: Answer, Answer: []dns.RR{d, cname}, wire: wireRefs{nans: -1}, an: 2, cname: target}
+	return Result{Kind: Answer, Answer: []dns.RR{d, cname}, wire: wireRefs{nans: -1, an: 2}, cname: target}
 }
 
-// answerSet answers with one plain set.
-func (z *Zone) answerSet(set *rrset, full bool) Result {
-	res := Result{Kind: Answer, an: int(set.count), cname: z.cnameTarget(set), wire: wireRefs{z: z, ans: [maxWireSets]*rrset{set}, nans: 1}}
+// answerSet answers with one plain set. It is small enough to inline: the
+// common answer is built once, in its caller's frame.
+func (z *Zone) answerSet(set *rrset, full bool) (res Result) {
+	res.Kind = Answer
+	res.wire = wireRefs{z: z, nans: 1, an: int32(set.count)}
+	res.wire.ans[0] = z.setIndex(set)
+	if set.ext >= 0 || full {
+		z.answerSetMore(&res, set, full)
+	}
+	return res
+}
+
+// answerSetMore adds to answerSet's result what few sets have (a CNAME's
+// target, additional data) and, for full, the decoded records.
+func (z *Zone) answerSetMore(res *Result, set *rrset, full bool) {
 	if set.ext >= 0 {
+		res.cname = z.cnameTarget(set)
 		res.wire.extra = z.setExts[set.ext].extra
 	}
 	if full {
 		d := z.setRRs(set)
 		res.Answer, res.Extra = d.rrs, d.extra
 	}
-	return res
 }
 
 // answerNode answers from an existing, authoritative node.
@@ -277,7 +290,7 @@ func (z *Zone) answerNode(n *node, qname string, qtype uint16, c *Client, full b
 		if len(all) == 0 {
 			return z.negative(NoData)
 		}
-		return Result{Kind: Answer, Answer: all, wire: wireRefs{nans: -1}, an: len(all)}
+		return Result{Kind: Answer, Answer: all, wire: wireRefs{nans: -1, an: int32(len(all))}}
 	}
 	if set := z.get(n, qtype); set != nil {
 		if z.variants(set) != nil {

@@ -185,3 +185,30 @@ func BenchmarkZoneMemoryMixed(b *testing.B) {
 		runtime.KeepAlive(z)
 	}
 }
+
+// BenchmarkLookupWire measures the fast path's lookup and wire append: what
+// a UDP answer from a zone costs inside zonestore.
+func BenchmarkLookupWire(b *testing.B) {
+	z := mustZone(b, testZone, "example.org.")
+	for _, tc := range []struct {
+		name, qname string
+		qtype       uint16
+	}{
+		{"hit", "www.example.org.", dns.TypeA},
+		{"nodata", "www.example.org.", dns.TypeAAAA},
+		{"nxdomain", "nope.example.org.", dns.TypeA},
+		{"referral", "a.b.sub.example.org.", dns.TypeA},
+		{"cname", "alias.example.org.", dns.TypeA},
+		{"mx", "example.org.", dns.TypeMX},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			out := make([]byte, 0, 2048)
+			qlen := len(tc.qname) + 1
+			b.ReportAllocs()
+			for b.Loop() {
+				res := z.LookupWire(tc.qname, tc.qtype, nil)
+				res.AppendWire(out, qlen)
+			}
+		})
+	}
+}

@@ -429,7 +429,7 @@ func (z *Zone) answerVariants(set *rrset, qname string, c *Client, full bool, de
 		for _, v := range chosen {
 			all = append(all, z.setRRs(v.set).rrs...)
 		}
-		return Result{Kind: Answer, Answer: all, wire: wireRefs{nans: -1}, an: len(all), cname: z.cnameTarget(chosen[len(chosen)-1].set)}
+		return Result{Kind: Answer, Answer: all, wire: wireRefs{nans: -1, an: int32(len(all))}, cname: z.cnameTarget(chosen[len(chosen)-1].set)}
 	}
 	v := chosen[0]
 	if v.Alias == nil {

@@ -34,10 +34,17 @@ func (z *Zone) blobData(r blobRef) []byte { return z.wire[r.off:r.end] }
 // wireRefs points at the precomputed wire data behind a Result.
 type wireRefs struct {
 	z     *Zone
-	ans   [maxWireSets]*rrset
+	ans   [maxWireSets]int32 // indexes in z.sets
 	nans  int8 // RRsets in ans; -1: the answer has no wire form
+	an    int32 // answer records (in the Result's Answer when it is filled)
 	ns    blobRef
 	extra blobRef
+}
+
+// counted returns w with an answer records.
+func (w wireRefs) counted(an int32) wireRefs {
+	w.an = an
+	return w
 }
 
 func (w *wireRefs) add(next wireRefs) {
@@ -51,7 +58,7 @@ func (w *wireRefs) add(next wireRefs) {
 
 func (w *wireRefs) seen(name string) bool {
 	for i := 0; i < int(w.nans); i++ {
-		if w.z.owner(w.ans[i]) == name {
+		if w.z.owner(&w.z.sets[w.ans[i]]) == name {
 			return true
 		}
 	}
@@ -74,7 +81,7 @@ func (r *Result) AppendWire(b []byte, qnameLen int) (out []byte, an, ns, ar uint
 	}
 	start := len(b)
 	for i := 0; i < int(r.wire.nans); i++ {
-		set := r.wire.ans[i]
+		set := &z.sets[r.wire.ans[i]]
 		an += uint16(set.count)
 		data := z.wire[set.off:set.end]
 		if i == 0 {

@@ -163,11 +163,15 @@ func (z *Zone) cnameTarget(set *rrset) string {
 	return z.names[e.targetOff : e.targetOff+uint32(e.targetLen)]
 }
 
+// setIndex returns the index of set in z.sets, where every set lives
+// (variants' too).
+func (z *Zone) setIndex(set *rrset) int32 {
+	return int32((uintptr(unsafe.Pointer(set)) - uintptr(unsafe.Pointer(unsafe.SliceData(z.sets)))) / unsafe.Sizeof(rrset{}))
+}
+
 // setRRs returns set's records decoded (see decoded).
 func (z *Zone) setRRs(set *rrset) *decoded {
-	// Every set lives in z.sets (variants' too): its index is its offset.
-	i := (uintptr(unsafe.Pointer(set)) - uintptr(unsafe.Pointer(unsafe.SliceData(z.sets)))) / unsafe.Sizeof(rrset{})
-	p := &z.dec[i]
+	p := &z.dec[z.setIndex(set)]
 	if d := p.Load(); d != nil {
 		return d
 	}
