@@ -55,8 +55,8 @@ type Result struct {
 	// re-owned from an alias target.
 	Wildcard bool
 	Answer   []dns.RR
-	Ns     []dns.RR
-	Extra  []dns.RR
+	Ns       []dns.RR
+	Extra    []dns.RR
 	// Chase is set when a CNAME chain left the zone, looped, or reached an
 	// alias to an outside resource: the name the chain points to, for a
 	// recursive caller to continue with.

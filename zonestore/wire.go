@@ -35,8 +35,8 @@ func (z *Zone) blobData(r blobRef) []byte { return z.wire[r.off:r.end] }
 type wireRefs struct {
 	z     *Zone
 	ans   [maxWireSets]int32 // indexes in z.sets
-	nans  int8 // RRsets in ans; -1: the answer has no wire form
-	an    int32 // answer records (in the Result's Answer when it is filled)
+	nans  int8               // RRsets in ans; -1: the answer has no wire form
+	an    int32              // answer records (in the Result's Answer when it is filled)
 	ns    blobRef
 	extra blobRef
 }
