@@ -210,3 +210,97 @@ func BenchmarkLookupWire(b *testing.B) {
 		})
 	}
 }
+
+// TestConcurrentDecode: readers of a fresh zone decode its records (the
+// dns.Msg path's cache) at the same time and all get the answers a warm zone
+// gives; run with -race.
+func TestConcurrentDecode(t *testing.T) {
+	queries := []struct {
+		name  string
+		qtype uint16
+	}{
+		{"www.example.org.", dns.TypeA}, {"example.org.", dns.TypeMX}, {"a.b.sub.example.org.", dns.TypeA},
+		{"example.org.", dns.TypeNS}, {"chain1.example.org.", dns.TypeA}, {"x.wild.example.org.", dns.TypeTXT},
+		{"example.org.", dns.TypeANY}, {"_sip._tcp.example.org.", dns.TypeSRV},
+	}
+	show := func(res Result) string {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "%s|", res.Kind)
+		for _, sec := range [][]dns.RR{res.Answer, res.Ns, res.Extra} {
+			for _, rr := range sec {
+				sb.WriteString(rr.String() + ";")
+			}
+			sb.WriteString("|")
+		}
+		return sb.String()
+	}
+	warm := mustZone(t, testZone, "example.org.")
+	want := make([]string, len(queries))
+	for i, q := range queries {
+		want[i] = show(warm.Lookup(q.name, q.qtype))
+	}
+	z := mustZone(t, testZone, "example.org.")
+	const readers = 8
+	errs := make(chan error, readers)
+	for range readers {
+		go func() {
+			for i, q := range queries {
+				if got := show(z.Lookup(q.name, q.qtype)); got != want[i] {
+					errs <- fmt.Errorf("%s %s: got %s want %s", q.name, dns.TypeToString[q.qtype], got, want[i])
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range readers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestAddKeepsCallersRecord: Add leaves the caller's record as it was (it
+// lower-cases a copy), AddOwned lower-cases the record it is handed; both
+// store the same data, decoded records equal what was added, and a set
+// takes its first record's TTL.
+func TestAddKeepsCallersRecord(t *testing.T) {
+	base := []string{"o.test. 60 IN SOA NS.o.test. HM.o.test. 1 2 3 4 5", "o.test. 60 IN NS ns.o.test."}
+	for _, owned := range []bool{false, true} {
+		b := NewBuilder("O.test")
+		add := b.Add
+		if owned {
+			add = b.AddOwned
+		}
+		for _, s := range base {
+			if err := add(mustRR(t, s)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mx := mustRR(t, "Mail.O.test. 300 IN MX 10 MX1.O.test.")
+		a1, a2 := mustRR(t, "mx1.o.test. 300 IN A 192.0.2.1"), mustRR(t, "MX1.o.test. 900 IN A 192.0.2.2")
+		txt := mustRR(t, `mail.o.test. 300 IN TXT "Keep Case"`)
+		for _, rr := range []dns.RR{mx, a1, a2, a1, txt} {
+			if err := add(rr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, want := mx.(*dns.MX).Mx, map[bool]string{false: "MX1.O.test.", true: "mx1.o.test."}[owned]; got != want {
+			t.Errorf("owned=%v: the caller's MX target is %q, want %q", owned, got, want)
+		}
+		z, err := b.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := z.Lookup("mail.o.test.", dns.TypeMX)
+		if got := fmt.Sprint(res.Answer, res.Extra); got != "[mail.o.test.\t300\tIN\tMX\t10 mx1.o.test.] [mx1.o.test.\t300\tIN\tA\t192.0.2.1 mx1.o.test.\t300\tIN\tA\t192.0.2.2]" {
+			t.Errorf("owned=%v: MX answer %s", owned, got)
+		}
+		if got := fmt.Sprint(z.Lookup("mail.o.test.", dns.TypeTXT).Answer); got != "[mail.o.test.\t300\tIN\tTXT\t\"Keep Case\"]" {
+			t.Errorf("owned=%v: TXT answer %s", owned, got)
+		}
+		if z.Records() != 6 || len(z.RRs()) != 6 {
+			t.Errorf("owned=%v: %d records, RRs %d, want 6", owned, z.Records(), len(z.RRs()))
+		}
+	}
+}
