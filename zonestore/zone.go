@@ -6,7 +6,7 @@ package zonestore
 
 import (
 	"encoding/binary"
-	"fmt"
+	"encoding/hex"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +18,7 @@ import (
 
 // The zone's data lives in a few large arrays without pointers, so a
 // million-record zone costs the garbage collector almost nothing to scan and
-// little memory (about 100 bytes for an A record under its own name, where a
+// little memory (about 120 bytes for an A record under its own name, where a
 // dns.RR per record, a node struct with slices and a map entry cost 500):
 //
 //   - names: every owner name (and CNAME target), concatenated; a node
@@ -27,10 +27,12 @@ import (
 //     open-addressing hash table of node numbers for exact-name lookups.
 //   - sets: the rrsets of every node, each node's contiguous.
 //   - wire: every set's records in wire form, packed back to back. Records
-//     are kept only in this form: the fast path copies the bytes, other
-//     paths decode the records they need (decodeSet) when they need them.
+//     are kept only in this form: the fast path copies the bytes; the
+//     dns.Msg path decodes a set on first use and keeps it (dec, see
+//     decoded); transfers and diffs decode fresh records each time.
 //
-// Nothing in a Zone changes after Build, so readers share it without locks.
+// Nothing in a Zone changes after Build but the decoded-set cache, which is
+// filled with atomic compare-and-swap, so readers share it without locks.
 
 // rrset is one (owner, type) set.
 type rrset struct {
@@ -219,14 +221,7 @@ func (z *Zone) decodeWire(data []byte, owner string, count int, out []dns.RR) []
 			Rdlength: binary.BigEndian.Uint16(data[off+10:]),
 		}
 		end := off + 12 + int(h.Rdlength)
-		rr, _, err := dns.UnpackRRWithHeader(h, data[:end], off+12)
-		if err != nil {
-			// The bytes were packed by Build from a valid record: this
-			// cannot happen short of memory corruption.
-			panic(fmt.Sprintf("zonestore: decode %s %s: %v", owner, dns.TypeToString[h.Rrtype], err))
-		}
-		rr.Header().Rdlength = 0 // as the records were added
-		out = append(out, rr)
+		out = append(out, unpackRdata(h, data[:end], off+12))
 		off = end
 	}
 	return out
@@ -235,15 +230,35 @@ func (z *Zone) decodeWire(data []byte, owner string, count int, out []dns.RR) []
 // decodeBlob decodes a blob's records (uncompressed owners).
 func decodeBlob(data []byte, out []dns.RR) []dns.RR {
 	for off := 0; off < len(data); {
-		rr, next, err := dns.UnpackRR(data, off)
-		if err != nil {
-			panic(fmt.Sprintf("zonestore: decode: %v", err))
+		name, n, err := dns.UnpackDomainName(data, off)
+		if err != nil || n+10 > len(data) {
+			return out // packed by Build: cannot happen
 		}
-		rr.Header().Rdlength = 0
-		out = append(out, rr)
-		off = next
+		h := dns.RR_Header{
+			Name:     name,
+			Rrtype:   binary.BigEndian.Uint16(data[n:]),
+			Class:    binary.BigEndian.Uint16(data[n+2:]),
+			Ttl:      binary.BigEndian.Uint32(data[n+4:]),
+			Rdlength: binary.BigEndian.Uint16(data[n+8:]),
+		}
+		end := n + 10 + int(h.Rdlength)
+		out = append(out, unpackRdata(h, data[:end], n+10))
+		off = end
 	}
 	return out
+}
+
+// unpackRdata decodes the rdata at msg[off:] (msg ends with it) for h. The
+// bytes were packed from a record, so they decode; should a type's packer
+// and unpacker ever disagree, the record is given in the RFC 3597 form,
+// which carries the same bytes, rather than failing a query.
+func unpackRdata(h dns.RR_Header, msg []byte, off int) dns.RR {
+	rr, _, err := dns.UnpackRRWithHeader(h, msg, off)
+	if err != nil {
+		rr = &dns.RFC3597{Hdr: h, Rdata: hex.EncodeToString(msg[off:])}
+	}
+	rr.Header().Rdlength = 0 // as the records were added
+	return rr
 }
 
 // allRRs appends the records of set as a transfer sends them: the set's own
