@@ -7,7 +7,6 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/miekg/dns"
@@ -377,7 +376,6 @@ func (b *Builder) Build() (*Zone, error) {
 		return nil, fmt.Errorf("zone %s: %w", z.origin, err)
 	}
 	z.wire = slices.Clip(z.wire)
-	z.dec = make([]atomic.Pointer[decoded], len(z.sets))
 	return z, nil
 }
 

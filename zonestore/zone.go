@@ -112,6 +112,9 @@ type Zone struct {
 	nodeExt []nodeExt
 	groups  [][]*variant
 	wire    []byte
+	// dec holds each set's decoded records, made on the first query
+	// that needs one: a zone answered only from the fast path never has it.
+	decOnce sync.Once
 	dec     []atomic.Pointer[decoded] // per set
 	apex    int32
 	records int
@@ -173,6 +176,7 @@ func (z *Zone) setIndex(set *rrset) int32 {
 
 // setRRs returns set's records decoded (see decoded).
 func (z *Zone) setRRs(set *rrset) *decoded {
+	z.decOnce.Do(func() { z.dec = make([]atomic.Pointer[decoded], len(z.sets)) })
 	p := &z.dec[z.setIndex(set)]
 	if d := p.Load(); d != nil {
 		return d
