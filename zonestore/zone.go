@@ -217,16 +217,9 @@ func (z *Zone) decodeSet(set *rrset, out []dns.RR) []dns.RR {
 func (z *Zone) decodeWire(data []byte, owner string, count int, out []dns.RR) []dns.RR {
 	out = slices.Grow(out, count)
 	for off := 0; off+12 <= len(data); {
-		h := dns.RR_Header{
-			Name:     owner,
-			Rrtype:   binary.BigEndian.Uint16(data[off+2:]),
-			Class:    binary.BigEndian.Uint16(data[off+4:]),
-			Ttl:      binary.BigEndian.Uint32(data[off+6:]),
-			Rdlength: binary.BigEndian.Uint16(data[off+10:]),
-		}
-		end := off + 12 + int(h.Rdlength)
-		out = append(out, unpackRdata(h, data[:end], off+12))
-		off = end
+		var rr dns.RR
+		rr, off = unpackAfterOwner(owner, data, off+2)
+		out = append(out, rr)
 	}
 	return out
 }
@@ -238,18 +231,25 @@ func decodeBlob(data []byte, out []dns.RR) []dns.RR {
 		if err != nil || n+10 > len(data) {
 			return out // packed by Build: cannot happen
 		}
-		h := dns.RR_Header{
-			Name:     name,
-			Rrtype:   binary.BigEndian.Uint16(data[n:]),
-			Class:    binary.BigEndian.Uint16(data[n+2:]),
-			Ttl:      binary.BigEndian.Uint32(data[n+4:]),
-			Rdlength: binary.BigEndian.Uint16(data[n+8:]),
-		}
-		end := n + 10 + int(h.Rdlength)
-		out = append(out, unpackRdata(h, data[:end], n+10))
-		off = end
+		var rr dns.RR
+		rr, off = unpackAfterOwner(name, data, n)
+		out = append(out, rr)
 	}
 	return out
+}
+
+// unpackAfterOwner decodes the record of owner whose type, class, TTL,
+// rdlength and rdata start at data[off:], and returns it and its end.
+func unpackAfterOwner(owner string, data []byte, off int) (dns.RR, int) {
+	h := dns.RR_Header{
+		Name:     owner,
+		Rrtype:   binary.BigEndian.Uint16(data[off:]),
+		Class:    binary.BigEndian.Uint16(data[off+2:]),
+		Ttl:      binary.BigEndian.Uint32(data[off+4:]),
+		Rdlength: binary.BigEndian.Uint16(data[off+8:]),
+	}
+	end := off + 10 + int(h.Rdlength)
+	return unpackRdata(h, data[:end], off+10), end
 }
 
 // unpackRdata decodes the rdata at msg[off:] (msg ends with it) for h. The
