@@ -7,7 +7,6 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"unsafe"
 
 	"github.com/miekg/dns"
 )
@@ -21,7 +20,7 @@ import (
 type Builder struct {
 	origin string
 	source string
-	names  []byte // owner names, concatenated
+	names  nameArena // owner names
 	index  nameIndex
 	nodes  []node // nameOff and nameLen; Build fills in the rest
 	lists  []recList
@@ -95,8 +94,7 @@ func (b *Builder) Grow(n int) {
 	if b.built || n <= 0 {
 		return
 	}
-	const nameLen, rdataLen = 32, 8 // typical
-	b.names = grow(b.names, n*nameLen)
+	const rdataLen = 8 // typical
 	b.nodes = grow(b.nodes, n)
 	b.lists = grow(b.lists, n)
 	b.recs = grow(b.recs, n)
@@ -115,14 +113,8 @@ func Canonical(name string) string {
 	return dns.Fqdn(strings.ToLower(name))
 }
 
-// namesView returns the names arena as a string for lookups; it is valid
-// until the next append to b.names.
-func (b *Builder) namesView() string {
-	return unsafe.String(unsafe.SliceData(b.names), len(b.names))
-}
-
 func (b *Builder) find(name string) int32 {
-	return b.index.find(name, b.namesView(), b.nodes)
+	return b.index.find(name, &b.names, b.nodes)
 }
 
 // nodeFor returns the node number of the canonical name, adding it.
@@ -130,10 +122,9 @@ func (b *Builder) nodeFor(name string) int32 {
 	if b.last >= 0 && b.lastName == name {
 		return b.last // zone files list a name's records together
 	}
-	i := b.index.findOrInsert(name, b.namesView(), b.nodes, int32(len(b.nodes)))
+	i := b.index.findOrInsert(name, &b.names, b.nodes, int32(len(b.nodes)))
 	if int(i) == len(b.nodes) {
-		b.newNode(uint32(len(b.names)), len(name))
-		b.names = append(grow(b.names, len(name)), name...)
+		b.newNode(b.names.add(name), len(name))
 	}
 	b.last, b.lastName = i, name
 	return i
@@ -355,10 +346,7 @@ func (b *Builder) Build() (*Zone, error) {
 	needWire := b.cnameTargets(z)
 	// The builder's arrays become the zone's unless they grew far past
 	// their length (a copy costs time, fresh memory in particular).
-	z.names = unsafe.String(unsafe.SliceData(b.names), len(b.names))
-	if slack(len(b.names), cap(b.names)) {
-		z.names = string(b.names)
-	}
+	z.names = b.names
 	if slack(len(z.nodes), cap(z.nodes)) {
 		z.nodes = slices.Clone(z.nodes)
 	}
@@ -366,7 +354,7 @@ func (b *Builder) Build() (*Zone, error) {
 	z.setCuts(parent)
 	// The zone owns the data from here on: the builder forgets it, so
 	// nothing done with it later can reach a published zone.
-	b.names, b.nodes, b.lists, b.recs, b.data, b.groups, b.policies, b.groupOf, b.groupWire, b.errs, b.built = nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, true
+	b.names, b.nodes, b.lists, b.recs, b.data, b.groups, b.policies, b.groupOf, b.groupWire, b.errs, b.built = nameArena{}, nil, nil, nil, nil, nil, nil, nil, nil, nil, true
 	b.index = nameIndex{}
 
 	neg := dns.Copy(z.soa).(*dns.SOA)
@@ -460,7 +448,6 @@ func (b *Builder) buildSets(z *Zone) {
 // validate checks the zone-wide rules and counts the records.
 func (b *Builder) validate(z *Zone) error {
 	errs := b.errs
-	names := b.namesView()
 	if apex := b.find(b.origin); apex >= 0 {
 		if set := z.get(&z.nodes[apex], dns.TypeSOA); set != nil {
 			if set.count > 1 {
@@ -483,7 +470,7 @@ func (b *Builder) validate(z *Zone) error {
 	records := 0
 	for n := range z.nodes {
 		nd := &z.nodes[n]
-		name := names[nd.nameOff : nd.nameOff+uint32(nd.nameLen)]
+		name := b.names.get(nd.nameOff, nd.nameLen)
 		sets := z.nodeSets(nd)
 		for i := range sets {
 			set := &sets[i]
@@ -520,7 +507,7 @@ func (b *Builder) addEmptyNonTerminals() []int32 {
 	lastName, last := "", int32(-1) // names come mostly sorted: siblings share a parent
 	for i := 0; i < len(b.nodes); i++ {
 		nd := b.nodes[i]
-		name := b.namesView()[nd.nameOff : nd.nameOff+uint32(nd.nameLen)]
+		name := b.names.get(nd.nameOff, nd.nameLen)
 		if len(name) == len(b.origin) {
 			parent = append(parent, -1)
 			continue
@@ -609,8 +596,7 @@ func (b *Builder) cnameTargets(z *Zone) map[int32]bool {
 			e.targetOff, e.targetLen = b.nodes[j].nameOff, b.nodes[j].nameLen
 			need[j] = true
 		} else {
-			e.targetOff, e.targetLen = uint32(len(b.names)), uint16(len(name))
-			b.names = append(b.names, name...)
+			e.targetOff, e.targetLen = b.names.add(name), uint16(len(name))
 		}
 		set.ext = int32(len(z.setExts))
 		z.setExts = append(z.setExts, e)

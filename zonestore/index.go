@@ -1,6 +1,46 @@
 package zonestore
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"unsafe"
+)
+
+// nameArena holds names back to back in chunks that never move: appending
+// copies nothing already stored (a growing array would copy it all at every
+// doubling, into fresh memory), and the zone takes the chunks as they are.
+// A name is addressed by chunk<<chunkBits | offset; chunks start small (a
+// zone of a few names stays small) and double up to 1<<chunkBits bytes.
+type nameArena struct {
+	chunks [][]byte
+}
+
+const chunkBits = 20
+
+func (a *nameArena) get(off uint32, n uint16) string {
+	if n == 0 {
+		return ""
+	}
+	c := a.chunks[off>>chunkBits]
+	o := off & (1<<chunkBits - 1)
+	// Bytes once written never change: a string may share them.
+	return unsafe.String(&c[o], int(n))
+}
+
+// add appends name (at most 65535 bytes) and returns its address.
+func (a *nameArena) add(name string) uint32 {
+	last := len(a.chunks) - 1
+	if last < 0 || cap(a.chunks[last])-len(a.chunks[last]) < len(name) {
+		size := 256
+		if last >= 0 {
+			size = min(2*cap(a.chunks[last]), 1<<chunkBits)
+		}
+		a.chunks = append(a.chunks, make([]byte, 0, max(size, len(name), 1)))
+		last++
+	}
+	off := uint32(last)<<chunkBits | uint32(len(a.chunks[last]))
+	a.chunks[last] = append(a.chunks[last], name...)
+	return off
+}
 
 // nameIndex maps owner names to node numbers: an open-addressing hash table
 // (linear probing, at most half full) whose slots hold node number + 1 (0
@@ -31,13 +71,13 @@ func slotsFor(n int) int {
 }
 
 // find returns the node number of name, or -1.
-func (x *nameIndex) find(name, names string, nodes []node) int32 {
+func (x *nameIndex) find(name string, names *nameArena, nodes []node) int32 {
 	_, i := x.lookup(name, names, nodes)
 	return i
 }
 
 // lookup returns name's hash and node number (-1 when absent).
-func (x *nameIndex) lookup(name, names string, nodes []node) (uint64, int32) {
+func (x *nameIndex) lookup(name string, names *nameArena, nodes []node) (uint64, int32) {
 	h := maphash.String(x.seed, name)
 	if len(x.slots) == 0 {
 		return h, -1
@@ -53,7 +93,7 @@ func (x *nameIndex) lookup(name, names string, nodes []node) (uint64, int32) {
 			continue
 		}
 		n := &nodes[uint32(s)-1]
-		if int(n.nameLen) == len(name) && names[n.nameOff:n.nameOff+uint32(n.nameLen)] == name {
+		if int(n.nameLen) == len(name) && names.get(n.nameOff, n.nameLen) == name {
 			return h, int32(uint32(s) - 1)
 		}
 	}
@@ -67,7 +107,7 @@ func (x *nameIndex) insert(name string, i int32) {
 
 // findOrInsert returns the node number of name, or inserts next under it
 // and returns next: one hash for both.
-func (x *nameIndex) findOrInsert(name, names string, nodes []node, next int32) int32 {
+func (x *nameIndex) findOrInsert(name string, names *nameArena, nodes []node, next int32) int32 {
 	h, i := x.lookup(name, names, nodes)
 	if i >= 0 {
 		return i

@@ -104,7 +104,7 @@ type Zone struct {
 	soa     *dns.SOA
 	negSOA  []dns.RR // SOA with TTL = min(SOA TTL, MINIMUM), RFC 2308 §3
 	negWire blobRef
-	names   string
+	names   nameArena
 	nodes   []node
 	index   nameIndex
 	sets    []rrset
@@ -127,11 +127,11 @@ type Zone struct {
 	inOrderIdx []int32
 }
 
-func (z *Zone) name(n *node) string { return z.names[n.nameOff : n.nameOff+uint32(n.nameLen)] }
+func (z *Zone) name(n *node) string { return z.names.get(n.nameOff, n.nameLen) }
 
 // find returns the node of the canonical name, or nil.
 func (z *Zone) find(name string) *node {
-	if i := z.index.find(name, z.names, z.nodes); i >= 0 {
+	if i := z.index.find(name, &z.names, z.nodes); i >= 0 {
 		return &z.nodes[i]
 	}
 	return nil
@@ -165,7 +165,7 @@ func (z *Zone) cnameTarget(set *rrset) string {
 		return ""
 	}
 	e := &z.setExts[set.ext]
-	return z.names[e.targetOff : e.targetOff+uint32(e.targetLen)]
+	return z.names.get(e.targetOff, e.targetLen)
 }
 
 // setIndex returns the index of set in z.sets, where every set lives
