@@ -83,7 +83,6 @@ func NewBuilder(origin string) *Builder {
 		origin: Canonical(origin),
 		index:  newNameIndex(0),
 		last:   -1,
-		buf:    make([]byte, dns.MaxMsgSize),
 	}
 }
 
@@ -241,7 +240,14 @@ func (b *Builder) packRdata(rr dns.RR) ([]byte, error) {
 			return r.AAAA, nil
 		}
 	}
+	if b.buf == nil {
+		b.buf = make([]byte, 2048) // most records; a larger one grows it
+	}
 	n, err := dns.PackRR(rr, b.buf, 0, nil, false)
+	if err != nil && len(b.buf) < dns.MaxMsgSize {
+		b.buf = make([]byte, dns.MaxMsgSize)
+		n, err = dns.PackRR(rr, b.buf, 0, nil, false)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pack %s: %w", rr.Header().Name, err)
 	}
@@ -355,7 +361,7 @@ func (b *Builder) Build() (*Zone, error) {
 	// The zone owns the data from here on: the builder forgets it, so
 	// nothing done with it later can reach a published zone.
 	b.names, b.nodes, b.lists, b.recs, b.data, b.groups, b.policies, b.groupOf, b.groupWire, b.errs, b.built = nameArena{}, nil, nil, nil, nil, nil, nil, nil, nil, nil, true
-	b.index = nameIndex{}
+	b.index, b.lastName, b.buf = nameIndex{}, "", nil
 
 	neg := dns.Copy(z.soa).(*dns.SOA)
 	neg.Hdr.Ttl = min(z.soa.Hdr.Ttl, z.soa.Minttl)
@@ -611,7 +617,7 @@ func (b *Builder) cnameTargets(z *Zone) map[int32]bool {
 // negative answer's SOA, referrals (NS and glue) of cuts, additional data
 // of MX, SRV and NS sets, owner names of chain links.
 func (z *Zone) buildExtras(needWire map[int32]bool) error {
-	buf := make([]byte, 512)
+	buf := make([]byte, 2048) // a name, or the SOA (three names at most)
 	var err error
 	start := len(z.wire)
 	if z.wire, err = appendBlob(z.wire, z.negSOA, buf); err != nil {

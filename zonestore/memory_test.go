@@ -304,3 +304,31 @@ func TestAddKeepsCallersRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeRecords: records near the limits (a long SOA, a 60,000-byte TXT
+// set member) build and answer as added.
+func TestLargeRecords(t *testing.T) {
+	label := strings.Repeat("a", 63)
+	long := label + "." + label + "." + label + "." + strings.Repeat("b", 50) + ".l.test."
+	b := NewBuilder("l.test.")
+	soa := &dns.SOA{Hdr: dns.RR_Header{Name: "l.test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 60}, Ns: long, Mbox: long, Serial: 1, Minttl: 60}
+	txt := &dns.TXT{Hdr: dns.RR_Header{Name: long, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}}
+	for range 240 {
+		txt.Txt = append(txt.Txt, strings.Repeat("x", 250))
+	}
+	for _, rr := range []dns.RR{soa, mustRR(t, "l.test. 60 IN NS ns.l.test."), txt} {
+		if err := b.Add(rr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	z, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := z.Lookup(long, dns.TypeTXT).Answer; len(got) != 1 || got[0].String() != txt.String() {
+		t.Errorf("TXT of %d strings did not round-trip", len(txt.Txt))
+	}
+	if res := z.Lookup("nope.l.test.", dns.TypeA); res.Kind != NXDomain || res.Ns[0].(*dns.SOA).Ns != long {
+		t.Errorf("negative answer: %v %v", res.Kind, res.Ns)
+	}
+}
