@@ -102,7 +102,7 @@ func (z *Zone) lookupChain(qname string, qtype uint16, c *Client, full bool) Res
 		return Result{Kind: ServFail, wire: wireRefs{nans: -1}}
 	}
 	res := z.lookupDepth(qname, qtype, c, full, 0)
-	if res.Kind != Answer || res.wire.an == 0 || qtype == dns.TypeCNAME || qtype == dns.TypeANY || res.cname == "" {
+	if res.cname == "" || res.Kind != Answer || res.wire.an == 0 || qtype == dns.TypeCNAME || qtype == dns.TypeANY {
 		return res
 	}
 	// Follow the CNAME chain inside the zone (RFC 1034 §4.3.2 step 3a). The
@@ -243,21 +243,18 @@ func (z *Zone) dname(d *dns.DNAME, qname, owner string) Result {
 	return Result{Kind: Answer, Answer: []dns.RR{d, cname}, wire: wireRefs{nans: -1, an: 2}, cname: target}
 }
 
-// answerSet answers with one plain set. It is small enough to inline: the
-// common answer is built once, in its caller's frame.
+// answerSet answers with one plain set.
 func (z *Zone) answerSet(set *rrset, full bool) (res Result) {
-	res.Kind = Answer
-	res.wire = wireRefs{z: z, nans: 1, an: int32(set.count)}
-	res.wire.ans[0] = z.setIndex(set)
-	if set.ext >= 0 || full {
-		z.answerSetMore(&res, set, full)
-	}
+	z.fillSet(&res, set, full)
 	return res
 }
 
-// answerSetMore adds to answerSet's result what few sets have (a CNAME's
-// target, additional data) and, for full, the decoded records.
-func (z *Zone) answerSetMore(res *Result, set *rrset, full bool) {
+// fillSet makes res (a zero Result) an answer with one plain set, in place:
+// the common answer is built in its caller's result, not copied there.
+func (z *Zone) fillSet(res *Result, set *rrset, full bool) {
+	res.Kind = Answer
+	res.wire = wireRefs{z: z, nans: 1, an: int32(set.count)}
+	res.wire.ans[0] = z.setIndex(set)
 	if set.ext >= 0 {
 		res.cname = z.cnameTarget(set)
 		res.wire.extra = z.setExts[set.ext].extra
@@ -269,7 +266,7 @@ func (z *Zone) answerSetMore(res *Result, set *rrset, full bool) {
 }
 
 // answerNode answers from an existing, authoritative node.
-func (z *Zone) answerNode(n *node, qname string, qtype uint16, c *Client, full bool, depth int) Result {
+func (z *Zone) answerNode(n *node, qname string, qtype uint16, c *Client, full bool, depth int) (res Result) {
 	if qtype == dns.TypeANY {
 		// RFC 8482 allows a minimal answer; like BIND we give what the node
 		// has (for a routing-policy group: the record set this client
@@ -296,7 +293,8 @@ func (z *Zone) answerNode(n *node, qname string, qtype uint16, c *Client, full b
 		if z.variants(set) != nil {
 			return z.answerVariants(set, qname, c, full, depth)
 		}
-		return z.answerSet(set, full)
+		z.fillSet(&res, set, full)
+		return res
 	}
 	if set := z.get(n, dns.TypeCNAME); set != nil {
 		if z.variants(set) != nil {
