@@ -73,7 +73,9 @@ func addRecordSet(b *zonestore.Builder, origin, zoneID string, rs RecordSet) err
 	p := policyOf(rs.Policy)
 	if rs.Alias == nil && p == zonestore.PolicySimple {
 		for _, rr := range rs.RRs {
-			if err := b.Add(rr); err != nil {
+			// The records were converted for this zone alone: the
+			// builder may lower-case their rdata names in place.
+			if err := b.AddOwned(rr); err != nil {
 				return err
 			}
 		}

@@ -200,40 +200,45 @@ func SerialLess(a, b uint32) bool { return a != b && int32(b-a) > 0 }
 func Diff(old, new *Zone) *Change {
 	ch := &Change{From: old.soa, To: new.soa}
 	var a, b []dns.RR
-	for name, nn := range new.nodes {
-		on := old.nodes[name]
-		for i := range nn.rrsets {
-			t := nn.rrsets[i].typ
+	for i := range new.nodes {
+		nn := &new.nodes[i]
+		on := old.find(new.name(nn))
+		sets := new.nodeSets(nn)
+		for j := range sets {
+			t := sets[j].typ
 			if t == dns.TypeSOA {
 				continue
 			}
-			if on != nil && sameWire(on.get(t), &nn.rrsets[i]) {
+			if on != nil && sameWire(old, old.get(on, t), new, &sets[j]) {
 				continue // the common case: the set did not change
 			}
-			b = nodeRRs(nn, t, b[:0])
+			b = new.allRRs(&sets[j], b[:0])
 			a = a[:0]
 			if on != nil {
-				a = nodeRRs(on, t, a)
+				a = old.nodeRRs(on, t, a)
 			}
 			diffSets(ch, a, b)
 		}
 		if on != nil {
 			// Types the old name had and the new one does not.
-			for i := range on.rrsets {
-				t := on.rrsets[i].typ
-				if t != dns.TypeSOA && nn.get(t) == nil {
-					diffSets(ch, nodeRRs(on, t, a[:0]), nil)
+			osets := old.nodeSets(on)
+			for j := range osets {
+				t := osets[j].typ
+				if t != dns.TypeSOA && new.get(nn, t) == nil {
+					diffSets(ch, old.allRRs(&osets[j], a[:0]), nil)
 				}
 			}
 		}
 	}
-	for name, on := range old.nodes {
-		if new.nodes[name] != nil {
+	for i := range old.nodes {
+		on := &old.nodes[i]
+		if new.find(old.name(on)) != nil {
 			continue
 		}
-		for i := range on.rrsets {
-			if t := on.rrsets[i].typ; t != dns.TypeSOA {
-				diffSets(ch, nodeRRs(on, t, a[:0]), nil)
+		osets := old.nodeSets(on)
+		for j := range osets {
+			if t := osets[j].typ; t != dns.TypeSOA {
+				diffSets(ch, old.allRRs(&osets[j], a[:0]), nil)
 			}
 		}
 	}
@@ -249,16 +254,12 @@ func Diff(old, new *Zone) *Change {
 
 // nodeRRs appends the records of type t at n as a transfer sends them:
 // the set's own records and every routing-policy variant's.
-func nodeRRs(n *node, t uint16, out []dns.RR) []dns.RR {
-	set := n.get(t)
+func (z *Zone) nodeRRs(n *node, t uint16, out []dns.RR) []dns.RR {
+	set := z.get(n, t)
 	if set == nil {
 		return out
 	}
-	out = append(out, set.rrs...)
-	for _, v := range set.variants {
-		out = append(out, v.set.rrs...)
-	}
-	return out
+	return z.allRRs(set, out)
 }
 
 func sameRR(a, b dns.RR) bool {
@@ -335,18 +336,19 @@ func containsRR(set []dns.RR, rr dns.RR) bool {
 	return false
 }
 
-// sameWire reports whether two sets pack to the same bytes (records, TTLs
-// and routing variants alike): one comparison instead of record by record.
-func sameWire(a, b *rrset) bool {
-	if a == nil || len(a.rrs) != len(b.rrs) || len(a.variants) != len(b.variants) {
+// sameWire reports whether two sets (a of zone az, b of bz) pack to the
+// same bytes (records, TTLs and routing variants alike): one comparison
+// instead of record by record.
+func sameWire(az *Zone, a *rrset, bz *Zone, b *rrset) bool {
+	if a == nil || a.count != b.count || len(az.variants(a)) != len(bz.variants(b)) {
 		return false
 	}
-	if len(a.rrs) > 0 && (len(a.wire) == 0 || !bytes.Equal(a.wire, b.wire)) {
+	if a.count > 0 && !bytes.Equal(az.wire[a.off:a.end], bz.wire[b.off:b.end]) {
 		return false
 	}
-	for i := range a.variants {
-		va, vb := &a.variants[i].set, &b.variants[i].set
-		if len(va.rrs) != len(vb.rrs) || (len(va.rrs) > 0 && (len(va.wire) == 0 || !bytes.Equal(va.wire, vb.wire))) {
+	vb := bz.variants(b)
+	for i, va := range az.variants(a) {
+		if va.set.count != vb[i].set.count || !bytes.Equal(az.wire[va.set.off:va.set.end], bz.wire[vb[i].set.off:vb[i].set.end]) {
 			return false
 		}
 	}

@@ -47,20 +47,20 @@ func (k Kind) String() string {
 // maxChain bounds CNAME chasing inside a zone; BIND uses 16, loops end here.
 const maxChain = 16
 
-// Result is the outcome of a lookup. Its slices are shared with the zone and
-// must not be modified: callers copy before changing TTLs or owners.
+// Result is the outcome of a lookup. Its slices may be shared with the zone
+// and must not be modified: callers copy before changing TTLs or owners.
 type Result struct {
-	Kind   Kind
-	Answer []dns.RR
-	Ns     []dns.RR
-	Extra  []dns.RR
+	Kind Kind
+	// Wildcard reports that the answer was synthesized: from a wildcard, or
+	// re-owned from an alias target.
+	Wildcard bool
+	Answer   []dns.RR
+	Ns       []dns.RR
+	Extra    []dns.RR
 	// Chase is set when a CNAME chain left the zone, looped, or reached an
 	// alias to an outside resource: the name the chain points to, for a
 	// recursive caller to continue with.
 	Chase string
-	// Wildcard reports that the answer was synthesized: from a wildcard, or
-	// re-owned from an alias target.
-	Wildcard bool
 	// Alias is set when the answer is an alias to a resource outside the
 	// zone (a load balancer, a CloudFront distribution): the server
 	// resolves this name for the query type and answers with its records
@@ -68,6 +68,10 @@ type Result struct {
 	Alias string
 
 	wire wireRefs // the precomputed wire form behind the sections
+	// cname is the target of a CNAME that ends the answer (and wire.an
+	// counts the answer's records): what the chain needs to know when
+	// Answer is not filled in (LookupWire).
+	cname string
 }
 
 // Lookup answers qname (canonical: lower-case, fully qualified, at or below
@@ -98,11 +102,7 @@ func (z *Zone) lookupChain(qname string, qtype uint16, c *Client, full bool) Res
 		return Result{Kind: ServFail, wire: wireRefs{nans: -1}}
 	}
 	res := z.lookupDepth(qname, qtype, c, full, 0)
-	if res.Kind != Answer || len(res.Answer) == 0 || qtype == dns.TypeCNAME || qtype == dns.TypeANY {
-		return res
-	}
-	cn, ok := res.Answer[len(res.Answer)-1].(*dns.CNAME)
-	if !ok {
+	if res.cname == "" || res.Kind != Answer || res.wire.an == 0 || qtype == dns.TypeCNAME || qtype == dns.TypeANY {
 		return res
 	}
 	// Follow the CNAME chain inside the zone (RFC 1034 §4.3.2 step 3a). The
@@ -114,14 +114,15 @@ func (z *Zone) lookupChain(qname string, qtype uint16, c *Client, full bool) Res
 	}
 	wire := res.wire
 	wild := res.Wildcard
-	target := cn.Target
+	an := res.wire.an
+	target := res.cname
 	for i := 0; ; i++ {
 		looped := wire.seen(target)
 		if full {
 			looped = seenOwner(answer, target)
 		}
 		if i == maxChain || !InZone(target, z.origin) || looped {
-			return Result{Kind: Answer, Answer: answer, Chase: target, Wildcard: wild, wire: wire}
+			return Result{Kind: Answer, Answer: answer, Chase: target, Wildcard: wild, wire: wire.counted(an)}
 		}
 		next := z.lookupDepth(target, qtype, c, full, 0)
 		if next.Wildcard {
@@ -133,30 +134,31 @@ func (z *Zone) lookupChain(qname string, qtype uint16, c *Client, full bool) Res
 		wire.ns, wire.extra = next.wire.ns, next.wire.extra
 		switch next.Kind {
 		case Answer:
-			if next.Alias != "" || len(next.Answer) == 0 {
+			if next.Alias != "" || next.wire.an == 0 {
 				// The chain reaches an alias to an outside resource: the
 				// CNAMEs so far, and the alias's owner to chase, as for a
 				// chain that leaves the zone.
-				wire.ns, wire.extra = nil, nil
-				return Result{Kind: Answer, Answer: answer, Chase: target, Wildcard: wild, wire: wire}
+				wire.ns, wire.extra = blobRef{}, blobRef{}
+				return Result{Kind: Answer, Answer: answer, Chase: target, Wildcard: wild, wire: wire.counted(an)}
 			}
 			wire.add(next.wire)
+			an += next.wire.an
 			if full {
 				answer = append(answer, next.Answer...)
 			}
-			if c, ok := next.Answer[len(next.Answer)-1].(*dns.CNAME); ok {
-				target = c.Target
+			if next.cname != "" {
+				target = next.cname
 				continue
 			}
-			return Result{Kind: Answer, Answer: answer, Extra: next.Extra, Wildcard: wild, wire: wire}
+			return Result{Kind: Answer, Answer: answer, Extra: next.Extra, Wildcard: wild, wire: wire.counted(an)}
 		case Referral:
 			// The chain runs into a delegation: give the CNAMEs and the
 			// referral, as BIND does; the resolver follows from there.
-			return Result{Kind: Referral, Answer: answer, Ns: next.Ns, Extra: next.Extra, Wildcard: wild, wire: wire}
+			return Result{Kind: Referral, Answer: answer, Ns: next.Ns, Extra: next.Extra, Wildcard: wild, wire: wire.counted(an)}
 		default:
 			// RFC 6604: the rcode describes the last name of the chain.
-			wire.extra = nil
-			return Result{Kind: next.Kind, Answer: answer, Ns: next.Ns, Wildcard: wild, wire: wire}
+			wire.extra = blobRef{}
+			return Result{Kind: next.Kind, Answer: answer, Ns: next.Ns, Wildcard: wild, wire: wire.counted(an)}
 		}
 	}
 }
@@ -170,48 +172,61 @@ func seenOwner(rrs []dns.RR, name string) bool {
 	return false
 }
 
-// lookup resolves one name without following CNAMEs. With synth false a
-// wildcard answer keeps the wildcard's own records (for wire use, where the
-// owner is written as a pointer to the question).
-func (z *Zone) lookupDepth(qname string, qtype uint16, c *Client, synth bool, depth int) Result {
-	if n := z.nodes[qname]; n != nil {
-		if n.cut != nil {
+// lookup resolves one name without following CNAMEs. With full false the
+// records are not decoded (for wire use) and a wildcard answer keeps the
+// wildcard's own owner (written as a pointer to the question).
+func (z *Zone) lookupDepth(qname string, qtype uint16, c *Client, full bool, depth int) Result {
+	if n := z.find(qname); n != nil {
+		if n.cut >= 0 {
 			// DS lives on the parent side of a cut (RFC 4035 §3.1.4.1).
-			if n.cut == n && qtype == dns.TypeDS {
-				return z.answerNode(n, qname, qtype, c, synth, depth)
+			if &z.nodes[n.cut] == n && qtype == dns.TypeDS {
+				return z.answerNode(n, qname, qtype, c, full, depth)
 			}
-			return n.cut.referral()
+			return z.referral(&z.nodes[n.cut], full)
 		}
-		return z.answerNode(n, qname, qtype, c, synth, depth)
+		return z.answerNode(n, qname, qtype, c, full, depth)
 	}
 	// The name does not exist: find the closest encloser (RFC 4592 §3.3.1).
 	// Empty non-terminals are nodes, so the first existing ancestor is it.
 	for off, end := dns.NextLabel(qname, 0); !end && len(qname)-off >= len(z.origin); off, end = dns.NextLabel(qname, off) {
-		ce := z.nodes[qname[off:]]
-		if ce == nil {
+		var ce *node
+		if len(qname)-off == len(z.origin) {
+			ce = &z.nodes[z.apex] // the apex needs no lookup
+		} else if ce = z.find(qname[off:]); ce == nil {
 			continue
 		}
-		if ce.cut != nil {
-			return ce.cut.referral()
+		if ce.cut >= 0 {
+			return z.referral(&z.nodes[ce.cut], full)
 		}
-		if set := ce.get(dns.TypeDNAME); set != nil && len(set.rrs) > 0 {
-			return z.dname(set.rrs[0].(*dns.DNAME), qname, ce.name)
+		if set := z.get(ce, dns.TypeDNAME); set != nil && set.count > 0 {
+			return z.dname(z.decodeSet(set, nil)[0].(*dns.DNAME), qname, z.name(ce))
 		}
-		if ce.wild == nil {
+		if ce.wild < 0 {
 			break
 		}
-		res := z.answerNode(ce.wild, qname, qtype, c, synth, depth)
-		if res.Kind == Answer && synth && !res.Wildcard {
+		res := z.answerNode(&z.nodes[ce.wild], qname, qtype, c, full, depth)
+		if res.Kind == Answer && full && !res.Wildcard {
 			res.Answer = synthesize(res.Answer, qname)
 		}
 		res.Wildcard = true
 		return res
 	}
-	return Result{Kind: NXDomain, Ns: z.negSOA, wire: wireRefs{ns: z.negWire}}
+	return z.negative(NXDomain)
 }
 
-func (n *node) referral() Result {
-	return Result{Kind: Referral, Ns: n.refNS, Extra: n.refGlue, wire: wireRefs{ns: n.refNSWire, extra: n.refGlueWire}}
+// negative is a NODATA or NXDOMAIN answer: the SOA in the authority section.
+func (z *Zone) negative(k Kind) Result {
+	return Result{Kind: k, Ns: z.negSOA, wire: wireRefs{z: z, ns: z.negWire}}
+}
+
+func (z *Zone) referral(cut *node, full bool) Result {
+	e := &z.nodeExt[cut.ext]
+	res := Result{Kind: Referral, wire: wireRefs{z: z, ns: e.refNS, extra: e.refGlue}}
+	if full {
+		d := z.referralRRs(e)
+		res.Ns, res.Extra = d.rrs, d.extra
+	}
+	return res
 }
 
 // dname answers a name below a DNAME (RFC 6672 §3.2): the DNAME and a CNAME
@@ -222,48 +237,74 @@ func (z *Zone) dname(d *dns.DNAME, qname, owner string) Result {
 		target = qname[:len(qname)-len(owner)]
 	}
 	if _, ok := dns.IsDomainName(target); !ok || len(target) > 254 {
-		return Result{Kind: YXDomain, Answer: []dns.RR{d}, wire: wireRefs{nans: -1}}
+		return Result{Kind: YXDomain, Answer: []dns.RR{d}, wire: wireRefs{nans: -1, an: 1}}
 	}
 	cname := &dns.CNAME{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl}, Target: target}
-	return Result{Kind: Answer, Answer: []dns.RR{d, cname}, wire: wireRefs{nans: -1}}
+	return Result{Kind: Answer, Answer: []dns.RR{d, cname}, wire: wireRefs{nans: -1, an: 2}, cname: target}
+}
+
+// answerSet answers with one plain set.
+func (z *Zone) answerSet(set *rrset, full bool) (res Result) {
+	z.fillSet(&res, set, full)
+	return res
+}
+
+// fillSet makes res (a zero Result) an answer with one plain set, in place:
+// the common answer is built in its caller's result, not copied there.
+func (z *Zone) fillSet(res *Result, set *rrset, full bool) {
+	res.Kind = Answer
+	res.wire = wireRefs{z: z, nans: 1, an: int32(set.count)}
+	res.wire.ans[0] = z.setIndex(set)
+	if set.ext >= 0 {
+		res.cname = z.cnameTarget(set)
+		res.wire.extra = z.setExts[set.ext].extra
+	}
+	if full {
+		d := z.setRRs(set)
+		res.Answer, res.Extra = d.rrs, d.extra
+	}
 }
 
 // answerNode answers from an existing, authoritative node.
-func (z *Zone) answerNode(n *node, qname string, qtype uint16, c *Client, synth bool, depth int) Result {
+func (z *Zone) answerNode(n *node, qname string, qtype uint16, c *Client, full bool, depth int) (res Result) {
 	if qtype == dns.TypeANY {
 		// RFC 8482 allows a minimal answer; like BIND we give what the node
 		// has (for a routing-policy group: the record set this client
 		// would get; aliases are left out).
 		var all []dns.RR
-		for i := range n.rrsets {
-			set := &n.rrsets[i]
-			if len(set.variants) == 0 {
-				all = append(all, set.rrs...)
+		sets := z.nodeSets(n)
+		for i := range sets {
+			set := &sets[i]
+			if z.variants(set) == nil {
+				all = append(all, z.setRRs(set).rrs...)
 				continue
 			}
 			var buf [maxMultiValue]*variant
 			for _, v := range z.choose(set, c, buf[:0]) {
-				all = append(all, v.set.rrs...)
+				all = append(all, z.setRRs(v.set).rrs...)
 			}
 		}
 		if len(all) == 0 {
-			return Result{Kind: NoData, Ns: z.negSOA, wire: wireRefs{ns: z.negWire}}
+			return z.negative(NoData)
 		}
-		return Result{Kind: Answer, Answer: all, wire: wireRefs{nans: -1}}
+		return Result{Kind: Answer, Answer: all, wire: wireRefs{nans: -1, an: int32(len(all))}}
 	}
-	if set := n.get(qtype); set != nil {
-		if len(set.variants) > 0 {
-			return z.answerVariants(set, qname, c, synth, depth)
+	if set := z.get(n, qtype); set != nil {
+		if z.variants(set) != nil {
+			return z.answerVariants(set, qname, c, full, depth)
 		}
-		return Result{Kind: Answer, Answer: set.rrs, Extra: set.extra, wire: wireRefs{ans: [maxWireSets]*rrset{set}, nans: 1, extra: set.extraWire}}
+		z.fillSet(&res, set, full)
+		return res
 	}
-	if set := n.get(dns.TypeCNAME); set != nil {
-		if len(set.variants) > 0 {
-			return z.answerVariants(set, qname, c, synth, depth)
+	if set := z.get(n, dns.TypeCNAME); set != nil {
+		if z.variants(set) != nil {
+			return z.answerVariants(set, qname, c, full, depth)
 		}
-		return Result{Kind: Answer, Answer: set.rrs, wire: wireRefs{ans: [maxWireSets]*rrset{set}, nans: 1}}
+		res := z.answerSet(set, full)
+		res.Extra, res.wire.extra = nil, blobRef{}
+		return res
 	}
-	return Result{Kind: NoData, Ns: z.negSOA, wire: wireRefs{ns: z.negWire}}
+	return z.negative(NoData)
 }
 
 // synthesize rewrites wildcard records to the query name (RFC 4592 §3.4).

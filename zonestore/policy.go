@@ -79,10 +79,11 @@ type Variant struct {
 }
 
 // variant is a Variant as stored: its records form an rrset of their own
-// (with precomputed wire form).
+// (with precomputed wire form), kept in the zone's sets after the nodes'.
 type variant struct {
 	Variant
-	set rrset
+	set  *rrset
+	tmpl rrset // set while building
 }
 
 // Client is what routing policies know of the asker. The zero value (or a
@@ -119,61 +120,77 @@ func (b *Builder) AddVariant(owner string, qtype uint16, p Policy, v Variant) er
 		a.Target = Canonical(a.Target)
 		v.Alias = &a
 	}
-	n := b.nodes[owner]
-	if n == nil {
-		n = &node{name: owner}
-		b.nodes[owner] = n
+	n := b.nodeFor(owner)
+	key := nodeType{n, qtype}
+	g, ok := b.groupOf[key]
+	if !ok {
+		for r := b.lists[n].head; r >= 0; r = b.recs[r].next {
+			if b.recs[r].typ == qtype {
+				return fmt.Errorf("%s %s: %s record set mixed with a %s one", owner, dns.TypeToString[qtype], p, PolicySimple)
+			}
+		}
+		if b.groupOf == nil {
+			b.groupOf, b.groupWire = map[nodeType]int32{}, map[*variant][]byte{}
+		}
+		g = int32(len(b.groups))
+		b.groups = append(b.groups, nil)
+		b.policies = append(b.policies, p)
+		b.groupOf[key] = g
+		b.addRec(n, brec{off: uint32(g), typ: qtype, rdlen: groupMark})
+	} else if b.policies[g] != p {
+		return fmt.Errorf("%s %s: %s record set mixed with a %s one", owner, dns.TypeToString[qtype], p, b.policies[g])
 	}
-	set := n.get(qtype)
-	if set == nil {
-		n.rrsets = append(n.rrsets, rrset{typ: qtype, policy: p})
-		set = &n.rrsets[len(n.rrsets)-1]
-	} else if len(set.rrs) > 0 || set.policy != p {
-		return fmt.Errorf("%s %s: %s record set mixed with a %s one", owner, dns.TypeToString[qtype], p, set.policy)
-	}
-	if p == PolicySimple && len(set.variants) > 0 {
+	if p == PolicySimple && len(b.groups[g]) > 0 {
 		return fmt.Errorf("%s %s: two simple record sets", owner, dns.TypeToString[qtype])
 	}
-	for _, have := range set.variants {
+	for _, have := range b.groups[g] {
 		if have.ID == v.ID {
 			return fmt.Errorf("%s %s: set identifier %q given twice", owner, dns.TypeToString[qtype], v.ID)
 		}
 	}
 	nv := &variant{Variant: v}
-	nv.set.typ = qtype
+	nv.tmpl.typ, nv.tmpl.owner, nv.tmpl.ext = qtype, n, -1
+	var wire []byte
 	for _, rr := range v.RRs {
-		rr = dns.Copy(rr)
 		if rr.Header().Rrtype != qtype || Canonical(rr.Header().Name) != owner {
 			return fmt.Errorf("%s %s %q: record %s does not belong to the set", owner, dns.TypeToString[qtype], v.ID, rr)
 		}
-		CanonicalRdata(rr)
-		rr.Header().Name = n.name
-		nv.set.rrs = append(nv.set.rrs, rr)
+		if needsCanonical(rr) {
+			rr = dns.Copy(rr)
+			CanonicalRdata(rr)
+		}
+		var err error
+		if wire, err = b.packPointer(rr, wire); err != nil {
+			b.errs = append(b.errs, err) // the zone does not build
+			return nil
+		}
+		nv.tmpl.count++
 	}
-	nv.RRs = nil // the copies in set.rrs are the data
-	set.variants = append(set.variants, nv)
+	nv.RRs = nil // the packed copies are the data
+	b.groupWire[nv] = wire
+	b.groups[g] = append(b.groups[g], nv)
 	return nil
 }
 
 // validateVariants checks what AddVariant could not see alone.
-func validateVariants(name string, set *rrset) error {
-	if len(set.variants) == 0 {
+func validateVariants(name string, typ uint16, policy Policy, vs []*variant) error {
+	if len(vs) == 0 {
 		return nil
 	}
 	var errs []error
-	if set.policy == PolicyFailover {
+	if policy == PolicyFailover {
 		roles := map[uint8]int{}
-		for _, v := range set.variants {
+		for _, v := range vs {
 			roles[v.Failover]++
 		}
 		if roles[FailoverPrimary] > 1 || roles[FailoverSecondary] > 1 || roles[0] > 0 {
-			errs = append(errs, fmt.Errorf("%s %s: failover needs one PRIMARY and at most one SECONDARY", name, dns.TypeToString[set.typ]))
+			errs = append(errs, fmt.Errorf("%s %s: failover needs one PRIMARY and at most one SECONDARY", name, dns.TypeToString[typ]))
 		}
 	}
-	if set.policy == PolicyMultiValue {
-		for _, v := range set.variants {
+	if policy == PolicyMultiValue {
+		for _, v := range vs {
 			if v.Alias != nil {
-				errs = append(errs, fmt.Errorf("%s %s: multivalue record sets cannot be aliases", name, dns.TypeToString[set.typ]))
+				errs = append(errs, fmt.Errorf("%s %s: multivalue record sets cannot be aliases", name, dns.TypeToString[typ]))
 				break
 			}
 		}
@@ -189,9 +206,9 @@ func (z *Zone) healthy(v *variant, c *Client, depth int) bool {
 	if v.Alias != nil && v.Alias.EvalHealth && !v.Alias.External && depth < maxChain {
 		// An alias that evaluates target health is healthy when its
 		// target group has a healthy member.
-		if n := z.nodes[v.Alias.Target]; n != nil {
-			if t := n.get(v.set.typ); t != nil && len(t.variants) > 0 {
-				for _, tv := range t.variants {
+		if n := z.find(v.Alias.Target); n != nil {
+			if t := z.get(n, v.set.typ); t != nil && len(z.variants(t)) > 0 {
+				for _, tv := range z.variants(t) {
 					if z.healthy(tv, c, depth+1) {
 						return true
 					}
@@ -207,7 +224,7 @@ func (z *Zone) healthy(v *variant, c *Client, depth int) bool {
 // multivalue, none when a geolocation or IP-based group has no match and
 // no default (NODATA).
 func (z *Zone) choose(set *rrset, c *Client, buf []*variant) []*variant {
-	vs := set.variants
+	vs := z.variants(set)
 	if len(vs) == 1 && set.policy == PolicySimple {
 		return append(buf, vs[0])
 	}
@@ -401,22 +418,24 @@ func geoMatch(vs []*variant, loc Location, known bool, ok func(*variant) bool) *
 }
 
 // answerVariants answers from a routing-policy or alias group.
-func (z *Zone) answerVariants(set *rrset, qname string, c *Client, synth bool, depth int) Result {
+func (z *Zone) answerVariants(set *rrset, qname string, c *Client, full bool, depth int) Result {
 	var buf [maxMultiValue]*variant
 	chosen := z.choose(set, c, buf[:0])
 	if len(chosen) == 0 {
-		return Result{Kind: NoData, Ns: z.negSOA, wire: wireRefs{ns: z.negWire}}
+		return z.negative(NoData)
 	}
 	if len(chosen) > 1 {
 		var all []dns.RR
 		for _, v := range chosen {
-			all = append(all, v.set.rrs...)
+			all = append(all, z.setRRs(v.set).rrs...)
 		}
-		return Result{Kind: Answer, Answer: all, wire: wireRefs{nans: -1}}
+		return Result{Kind: Answer, Answer: all, wire: wireRefs{nans: -1, an: int32(len(all))}, cname: z.cnameTarget(chosen[len(chosen)-1].set)}
 	}
 	v := chosen[0]
 	if v.Alias == nil {
-		return Result{Kind: Answer, Answer: v.set.rrs, wire: wireRefs{ans: [maxWireSets]*rrset{&v.set}, nans: 1}}
+		res := z.answerSet(v.set, full)
+		res.Extra, res.wire.extra = nil, blobRef{}
+		return res
 	}
 	if v.Alias.External {
 		return Result{Kind: Answer, Alias: v.Alias.Target, wire: wireRefs{nans: -1}}
@@ -424,18 +443,18 @@ func (z *Zone) answerVariants(set *rrset, qname string, c *Client, synth bool, d
 	// Same zone: answer as if asked for the target, with its TTL and
 	// policy, under the alias's name.
 	if depth >= maxChain || v.Alias.Target == qname {
-		return Result{Kind: NoData, Ns: z.negSOA, wire: wireRefs{ns: z.negWire}}
+		return z.negative(NoData)
 	}
-	res := z.lookupDepth(v.Alias.Target, set.typ, c, synth, depth+1)
+	res := z.lookupDepth(v.Alias.Target, set.typ, c, full, depth+1)
 	switch {
 	case res.Kind != Answer || res.Chase != "":
 		// A target without records of the type (or one that leaves the
 		// zone) leaves the alias with nothing to say.
-		return Result{Kind: NoData, Ns: z.negSOA, wire: wireRefs{ns: z.negWire}}
+		return z.negative(NoData)
 	case res.Alias != "":
 		return res
 	}
-	if synth {
+	if full {
 		res.Answer = synthesize(res.Answer, qname)
 	}
 	if res.wire.nans != 1 {

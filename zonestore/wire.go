@@ -17,23 +17,34 @@ import (
 // CNAME chain of up to maxWireSets-1 links); longer answers use dns.Msg.
 const maxWireSets = 6
 
-// blob is a run of packed records with uncompressed owners. When every
-// record's owner is the same ancestor of any query name that can produce
-// the blob (the zone apex for a negative answer's SOA, the cut for a
-// referral's NS), suffixLen is that owner's wire length, and AppendWire
-// compresses it into a pointer into the question.
-type blob struct {
-	data      []byte
+// blobRef is a run of packed records with uncompressed owners, in the
+// zone's wire arena. When every record's owner is the same ancestor of any
+// query name that can produce the blob (the zone apex for a negative
+// answer's SOA, the cut for a referral's NS), suffixLen is that owner's wire
+// length, and AppendWire compresses it into a pointer into the question.
+// The zero value holds no records.
+type blobRef struct {
+	off, end  uint32
 	count     uint16
-	suffixLen int
+	suffixLen uint16
 }
+
+func (z *Zone) blobData(r blobRef) []byte { return z.wire[r.off:r.end] }
 
 // wireRefs points at the precomputed wire data behind a Result.
 type wireRefs struct {
-	ans   [maxWireSets]*rrset
-	nans  int8 // RRsets in ans; -1: the answer has no wire form
-	ns    *blob
-	extra *blob
+	z     *Zone
+	ans   [maxWireSets]int32 // indexes in z.sets
+	nans  int8               // RRsets in ans; -1: the answer has no wire form
+	an    int32              // answer records (in the Result's Answer when it is filled)
+	ns    blobRef
+	extra blobRef
+}
+
+// counted returns w with an answer records.
+func (w wireRefs) counted(an int32) wireRefs {
+	w.an = an
+	return w
 }
 
 func (w *wireRefs) add(next wireRefs) {
@@ -47,7 +58,7 @@ func (w *wireRefs) add(next wireRefs) {
 
 func (w *wireRefs) seen(name string) bool {
 	for i := 0; i < int(w.nans); i++ {
-		if w.ans[i].owner.name == name {
+		if w.z.owner(&w.z.sets[w.ans[i]]) == name {
 			return true
 		}
 	}
@@ -64,32 +75,43 @@ func (r *Result) AppendWire(b []byte, qnameLen int) (out []byte, an, ns, ar uint
 	if r.wire.nans < 0 {
 		return b, 0, 0, 0, false
 	}
+	z := r.wire.z
+	if z == nil {
+		return b, 0, 0, 0, r.wire.nans == 0 // nothing to write
+	}
+	start := len(b)
 	for i := 0; i < int(r.wire.nans); i++ {
-		set := r.wire.ans[i]
-		an += uint16(len(set.rrs))
+		set := &z.sets[r.wire.ans[i]]
+		an += uint16(set.count)
+		data := z.wire[set.off:set.end]
 		if i == 0 {
-			b = append(b, set.wire...)
+			b = append(b, data...)
 			continue
 		}
 		// Later links of a chain: the owner is the link's own name.
-		for off := 0; off < len(set.wire); {
-			end := off + 12 + int(binary.BigEndian.Uint16(set.wire[off+10:]))
-			b = append(b, set.owner.wname...)
-			b = append(b, set.wire[off+2:end]...)
+		owner := &z.nodes[set.owner]
+		if owner.ext < 0 || z.nodeExt[owner.ext].wname.end == 0 {
+			return b[:start], 0, 0, 0, false // not a CNAME target: cannot happen
+		}
+		wname := z.blobData(z.nodeExt[owner.ext].wname)
+		for off := 0; off < len(data); {
+			end := off + 12 + int(binary.BigEndian.Uint16(data[off+10:]))
+			b = append(b, wname...)
+			b = append(b, data[off+2:end]...)
 			off = end
 		}
 	}
-	if r.wire.ns != nil {
+	if r.wire.ns.count > 0 {
 		if r.Kind == Referral && r.wire.nans > 0 {
 			// A CNAME led into the delegation: the cut is not an
 			// ancestor of the question, nothing to point at.
 			qnameLen = 0
 		}
-		b = r.wire.ns.appendTo(b, qnameLen)
+		b = r.wire.ns.appendTo(b, z.wire, qnameLen)
 		ns = r.wire.ns.count
 	}
-	if r.wire.extra != nil {
-		b = append(b, r.wire.extra.data...)
+	if r.wire.extra.count > 0 {
+		b = append(b, z.blobData(r.wire.extra)...)
 		ar = r.wire.extra.count
 	}
 	return b, an, ns, ar, true
@@ -97,18 +119,20 @@ func (r *Result) AppendWire(b []byte, qnameLen int) (out []byte, an, ns, ar uint
 
 // appendTo appends the blob's records, owners compressed into a pointer to
 // where that owner's name sits inside the question when it is a suffix of it.
-func (bl *blob) appendTo(b []byte, qnameLen int) []byte {
-	if bl.suffixLen == 0 || bl.suffixLen > qnameLen {
-		return append(b, bl.data...)
+func (bl blobRef) appendTo(b, arena []byte, qnameLen int) []byte {
+	data := arena[bl.off:bl.end]
+	suffixLen := int(bl.suffixLen)
+	if suffixLen == 0 || suffixLen > qnameLen {
+		return append(b, data...)
 	}
-	ptr := 12 + qnameLen - bl.suffixLen
-	if bl.suffixLen == 1 || ptr > 0x3FFF {
-		return append(b, bl.data...) // the root is one byte already
+	ptr := 12 + qnameLen - suffixLen
+	if suffixLen == 1 || ptr > 0x3FFF {
+		return append(b, data...) // the root is one byte already
 	}
-	for off := 0; off < len(bl.data); {
-		end := off + bl.suffixLen + 10 + int(binary.BigEndian.Uint16(bl.data[off+bl.suffixLen+8:]))
+	for off := 0; off < len(data); {
+		end := off + suffixLen + 10 + int(binary.BigEndian.Uint16(data[off+suffixLen+8:]))
 		b = append(b, 0xC0|byte(ptr>>8), byte(ptr))
-		b = append(b, bl.data[off+bl.suffixLen:end]...)
+		b = append(b, data[off+suffixLen:end]...)
 		off = end
 	}
 	return b
@@ -123,17 +147,13 @@ func packName(name string, buf []byte) ([]byte, error) {
 	return append([]byte(nil), buf[:n]...), nil
 }
 
-func wireLen(name string, buf []byte) (int, error) {
+func wireLen(name string, buf []byte) (uint16, error) {
 	w, err := packName(name, buf)
-	return len(w), err
+	return uint16(len(w)), err
 }
 
-// packBlob packs rrs with uncompressed owners.
-func packBlob(rrs []dns.RR, buf []byte) (*blob, error) {
-	if len(rrs) == 0 {
-		return nil, nil
-	}
-	var out []byte
+// appendBlob appends rrs packed with uncompressed owners.
+func appendBlob(out []byte, rrs []dns.RR, buf []byte) ([]byte, error) {
 	for _, rr := range rrs {
 		n, err := dns.PackRR(rr, buf, 0, nil, false)
 		if err != nil {
@@ -141,63 +161,5 @@ func packBlob(rrs []dns.RR, buf []byte) (*blob, error) {
 		}
 		out = append(out, buf[:n]...)
 	}
-	return &blob{data: out[:len(out):len(out)], count: uint16(len(rrs))}, nil
-}
-
-// packPointerSet packs rrs with each owner replaced by a pointer to offset
-// 12, where the question name starts.
-func packPointerSet(rrs []dns.RR, ownerLen int, buf []byte) ([]byte, error) {
-	var out []byte
-	for _, rr := range rrs {
-		n, err := dns.PackRR(rr, buf, 0, nil, false)
-		if err != nil {
-			return nil, fmt.Errorf("pack %s: %w", rr.Header().Name, err)
-		}
-		out = append(out, 0xC0, 12)
-		out = append(out, buf[ownerLen:n]...)
-	}
-	return out[:len(out):len(out)], nil
-}
-
-// buildWire precomputes the wire forms of every node of z.
-func (z *Zone) buildWire() error {
-	var err error
-	buf := make([]byte, dns.MaxMsgSize) // scratch, reused for every record
-	if z.negWire, err = packBlob(z.negSOA, buf); err != nil {
-		return err
-	}
-	if z.negWire.suffixLen, err = wireLen(z.origin, buf); err != nil {
-		return err
-	}
-	for _, n := range z.nodes {
-		if n.wname, err = packName(n.name, buf); err != nil {
-			return err
-		}
-		for i := range n.rrsets {
-			set := &n.rrsets[i]
-			set.owner = n
-			if set.wire, err = packPointerSet(set.rrs, len(n.wname), buf); err != nil {
-				return err
-			}
-			if set.extraWire, err = packBlob(set.extra, buf); err != nil {
-				return err
-			}
-			for _, v := range set.variants {
-				v.set.owner = n
-				if v.set.wire, err = packPointerSet(v.set.rrs, len(n.wname), buf); err != nil {
-					return err
-				}
-			}
-		}
-		if n.cut == n {
-			if n.refNSWire, err = packBlob(n.refNS, buf); err != nil {
-				return err
-			}
-			n.refNSWire.suffixLen = len(n.wname)
-			if n.refGlueWire, err = packBlob(n.refGlue, buf); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return out, nil
 }
