@@ -70,15 +70,22 @@ type Config struct {
 	// burst of distinct names.
 	FetchesPerZone int
 
-	CacheEntries int           // default 100000; negative disables the cache
-	CacheBytes   int64         // bound on the cache's estimated heap (default 256 MiB; see entry.cost)
-	CacheShards  int           // default 64; a power of two (halved while shards would hold < 16 entries)
-	MinTTL       time.Duration // clamp for positive answers (default 0)
-	MaxTTL       time.Duration // clamp for positive answers (default 24h)
-	NegMaxTTL    time.Duration // cap for RFC 2308 negative caching (default 1h)
-	ServFailTTL  time.Duration // SERVFAIL caching (default 5s, at most 30s; negative disables)
-	StaleTTL     time.Duration // RFC 8767 serve-stale window past expiry (default 24h; negative disables)
-	Prefetch     int           // hits after which a near-expiry entry is refreshed (default 3; negative disables)
+	CacheEntries int   // default 100000; negative disables the cache
+	CacheBytes   int64 // bound on the cache's estimated heap (default 256 MiB; see entry.cost)
+	CacheShards  int   // default 64; a power of two (halved while shards would hold < 16 entries)
+	// CacheNegativeShare is the percentage of CacheEntries and CacheBytes
+	// that negative answers (NXDOMAIN, NODATA, remembered SERVFAILs) may
+	// fill, 1 to 90 (default 25). A negative answer beyond it evicts
+	// another negative one, never a positive one, so a flood of random
+	// names cannot evict the names people use; positive answers may use
+	// the whole cache.
+	CacheNegativeShare int
+	MinTTL             time.Duration // clamp for positive answers (default 0)
+	MaxTTL             time.Duration // clamp for positive answers (default 24h)
+	NegMaxTTL          time.Duration // cap for RFC 2308 negative caching (default 1h)
+	ServFailTTL        time.Duration // SERVFAIL caching (default 5s, at most 30s; negative disables)
+	StaleTTL           time.Duration // RFC 8767 serve-stale window past expiry (default 24h; negative disables)
+	Prefetch           int           // hits after which a near-expiry entry is refreshed (default 3; negative disables)
 
 	HealthCheckInterval time.Duration // probe period for suspect and down upstreams (default 2s)
 	// MaxFails is how many consecutive failed health probes mark an
@@ -236,6 +243,12 @@ func New(cfg Config) (*Forwarder, error) {
 	if cfg.CacheEntries == 0 {
 		cfg.CacheEntries = 100000
 	}
+	switch {
+	case cfg.CacheNegativeShare == 0:
+		cfg.CacheNegativeShare = DefaultNegativeShare
+	case cfg.CacheNegativeShare < 1 || cfg.CacheNegativeShare > 90:
+		bad("cache negative share: %d%% is not between 1 and 90", cfg.CacheNegativeShare)
+	}
 	if cfg.CacheShards == 0 {
 		cfg.CacheShards = 64
 	} else if cfg.CacheShards < 0 || cfg.CacheShards&(cfg.CacheShards-1) != 0 {
@@ -338,7 +351,7 @@ func New(cfg Config) (*Forwarder, error) {
 	slices.SortFunc(f.ups, func(a, b *upstream) int { return strings.Compare(a.addr, b.addr) })
 
 	if cfg.CacheEntries > 0 {
-		c, err := newCache(cfg.CacheEntries, cfg.CacheBytes, cfg.CacheShards, cfg.StaleTTL)
+		c, err := newCache(cfg.CacheEntries, cfg.CacheBytes, cfg.CacheShards, cfg.CacheNegativeShare, cfg.StaleTTL)
 		if err != nil {
 			return nil, fmt.Errorf("forwarder: cache: %w", err)
 		}
