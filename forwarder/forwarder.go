@@ -11,6 +11,7 @@
 package forwarder
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -138,7 +139,8 @@ type Forwarder struct {
 	def      *rule            // Suffix "." or nil
 	ups      []*upstream      // every distinct upstream, sorted by address
 	nonce    [8]byte
-	cache    *cache // nil when disabled
+	opts     [2]*dns.OPT // our upstream OPT without and with DO; read-only
+	cache    *cache      // nil when disabled
 	ttl      ttlPolicy
 	timeout  time.Duration
 	deadline time.Duration
@@ -275,6 +277,7 @@ func New(cfg Config) (*Forwarder, error) {
 	if _, err := rand.Read(f.nonce[:]); err != nil {
 		return nil, fmt.Errorf("forwarder: loop marker nonce: %w", err)
 	}
+	f.opts = [2]*dns.OPT{f.opt(false), f.opt(true)}
 
 	locals, err := parseLocalAddrs(cfg.LocalAddrs)
 	if err != nil {
@@ -593,13 +596,14 @@ func (f *Forwarder) fetch(k cacheKey, r *rule, carried []dns.EDNS0) (*entry, err
 	} else if f.perZone > 0 {
 		defer func() { f.leaveZone(zone, replied) }()
 	}
-	ctx, cancel := context.WithTimeout(f.ctx, f.deadline)
-	defer cancel()
+	// The overall deadline is a time, not a context: each attempt waits
+	// until the earlier of it and its own timeout (exchange), so a fetch
+	// costs no context or timer beyond its attempts'.
+	deadline := time.Now().Add(f.deadline)
 
-	q := f.upstreamQuery(k)
 	// Pass on the markers of the forwarders before us, so a loop through
 	// several instances (A → B → A) comes back to one that knows its own.
-	q.IsEdns0().Option = append(q.IsEdns0().Option, carried...)
+	q := f.upstreamQuery(k, carried)
 	var (
 		buf       [8]*upstream
 		servfail  *dns.Msg // first SERVFAIL: returned if nobody does better
@@ -613,8 +617,9 @@ func (f *Forwarder) fetch(k cacheKey, r *rule, carried []dns.EDNS0) (*entry, err
 		errs = append(errs, fmt.Errorf("every upstream of rule %s is down; probing", r.suffix))
 	}
 	for _, u := range ups {
-		if ctx.Err() != nil {
-			errs = append(errs, fmt.Errorf("overall deadline %v: %w", f.deadline, ctx.Err()))
+		now := time.Now()
+		if err := f.ctx.Err(); err != nil || !now.Before(deadline) {
+			errs = append(errs, fmt.Errorf("overall deadline %v: %w", f.deadline, cmp.Or(err, context.DeadlineExceeded)))
 			break
 		}
 		if u.inflight.Add(1) > f.maxUp {
@@ -625,9 +630,11 @@ func (f *Forwarder) fetch(k cacheKey, r *rule, carried []dns.EDNS0) (*entry, err
 			errs = append(errs, fmt.Errorf("upstream %s: %d exchanges in flight", u.addr, f.maxUp))
 			continue
 		}
-		actx, acancel := context.WithTimeout(ctx, f.timeout)
-		m, err := u.exchange(actx, q)
-		acancel()
+		dl := now.Add(f.timeout)
+		if deadline.Before(dl) {
+			dl = deadline
+		}
+		m, err := u.exchange(f.ctx, dl, q)
 		u.inflight.Add(-1)
 		if err != nil {
 			if m != nil && truncated == nil {
@@ -741,18 +748,43 @@ func (f *Forwarder) leaveZone(zone string, replied bool) {
 }
 
 // upstreamQuery builds the query we send: the canonical question, RD, the
-// client's CD and DO, EDNS0 with our UDP size and the loop marker. Nothing
-// else of the client's OPT (cookies, ECS, padding) goes upstream.
-func (f *Forwarder) upstreamQuery(k cacheKey) *dns.Msg {
+// client's CD and DO, EDNS0 with our UDP size, the loop marker and the
+// markers carried from forwarders before us. Nothing else of the client's
+// OPT (cookies, ECS, padding) goes upstream.
+func (f *Forwarder) upstreamQuery(k cacheKey, carried []dns.EDNS0) *dns.Msg {
 	// AD set: we want to know whether the upstream validated the data
 	// (RFC 6840 §5.7), whatever the client asked; reply() decides per
 	// client whether AD goes back, so the cache key need not carry AD.
-	m := &dns.Msg{
-		MsgHdr:   dns.MsgHdr{Opcode: dns.OpcodeQuery, RecursionDesired: true, AuthenticatedData: true, CheckingDisabled: k.cd},
-		Question: []dns.Question{{Name: k.name, Qtype: k.qtype, Qclass: k.qclass}},
+	b := new(queryBuf)
+	m := &b.m
+	m.MsgHdr = dns.MsgHdr{Opcode: dns.OpcodeQuery, RecursionDesired: true, AuthenticatedData: true, CheckingDisabled: k.cd}
+	b.q[0] = dns.Question{Name: k.name, Qtype: k.qtype, Qclass: k.qclass}
+	m.Question = b.q[:]
+	// Without carried markers the OPT is one of two built at start: it is
+	// only read (packed), never changed.
+	b.extra[0] = f.opts[b2i(k.do)]
+	if len(carried) > 0 {
+		o := f.opt(k.do)
+		o.Option = append(o.Option, carried...)
+		b.extra[0] = o
 	}
-	m.Extra = []dns.RR{f.opt(k.do)}
+	m.Extra = b.extra[:]
 	return m
+}
+
+// queryBuf co-allocates an upstream query with its question and additional
+// arrays.
+type queryBuf struct {
+	m     dns.Msg
+	q     [1]dns.Question
+	extra [1]dns.RR
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (f *Forwarder) opt(do bool) *dns.OPT {
@@ -1036,11 +1068,8 @@ func (f *Forwarder) healthLoop() {
 }
 
 func (f *Forwarder) probe(u *upstream) {
-	ctx, cancel := context.WithTimeout(f.ctx, f.timeout)
-	defer cancel()
-	q := f.upstreamQuery(cacheKey{name: ".", qtype: dns.TypeNS, qclass: dns.ClassINET})
-	q.Id = dns.Id()
-	if _, err := u.exchangeUDP(ctx, q); err == nil {
+	q := f.upstreamQuery(cacheKey{name: ".", qtype: dns.TypeNS, qclass: dns.ClassINET}, nil)
+	if _, err := u.exchangeUDP(f.ctx, time.Now().Add(f.timeout), q); err == nil {
 		u.success()
 	} else if f.ctx.Err() == nil {
 		u.probeFailed(f.maxFails, err)

@@ -57,3 +57,32 @@ func BenchmarkResolveMissParallel(b *testing.B) {
 		}
 	})
 }
+
+// packQuery writes exactly what miekg's packer writes for every query shape
+// upstreamQuery builds.
+func TestPackQueryMatchesMiekg(t *testing.T) {
+	f, _ := newTest(t, Config{Rules: defaultRule("127.0.0.1:1")})
+	marker := &dns.EDNS0_LOCAL{Code: LoopOptionCode, Data: []byte("12345678")}
+	tests := []struct {
+		k       cacheKey
+		carried []dns.EDNS0
+	}{
+		{cacheKey{name: "www.example.com.", qtype: dns.TypeA, qclass: dns.ClassINET}, nil},
+		{cacheKey{name: ".", qtype: dns.TypeNS, qclass: dns.ClassINET}, nil},
+		{cacheKey{name: "x.example.", qtype: dns.TypeAAAA, qclass: dns.ClassINET, do: true, cd: true}, nil},
+		{cacheKey{name: `a\.b\032c.example.`, qtype: dns.TypeTXT, qclass: dns.ClassCHAOS}, []dns.EDNS0{marker}},
+		{cacheKey{name: "y.example.", qtype: dns.TypeMX, qclass: dns.ClassINET, do: true}, []dns.EDNS0{marker, marker}},
+	}
+	for _, tc := range tests {
+		q := f.upstreamQuery(tc.k, tc.carried)
+		q.Id = 0xBEEF
+		want, err := q.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := packQuery(make([]byte, 0, 8), q)
+		if !ok || string(got) != string(want) {
+			t.Errorf("%s: packQuery ok=%v\n got %x\nwant %x", tc.k.name, ok, got, want)
+		}
+	}
+}

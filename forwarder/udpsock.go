@@ -71,6 +71,7 @@ type udpCall struct {
 	name          string // canonical question, for matching the reply
 	qtype, qclass uint16
 	ch            chan udpResult // capacity 1: the reader never blocks
+	timer         *time.Timer    // the attempt's deadline; stopped when pooled
 }
 
 type udpResult struct {
@@ -83,14 +84,19 @@ var udpCallPool = sync.Pool{New: func() any { return &udpCall{ch: make(chan udpR
 var queryBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // exchangeUDP sends q (whose Id it sets) on one of u's sockets and waits for
-// the matching reply, the context's end, or a socket error.
-func (u *upstream) exchangeUDP(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+// the matching reply, the deadline dl, ctx's end, or a socket error. The
+// deadline is a timer kept with the pooled call, not a context: a context
+// with a deadline costs five allocations and a timer of its own per query.
+func (u *upstream) exchangeUDP(ctx context.Context, dl time.Time, q *dns.Msg) (*dns.Msg, error) {
 	bp := queryBufPool.Get().(*[]byte)
 	defer queryBufPool.Put(bp)
 	q.Id = 0
-	wire, err := q.PackBuffer(*bp)
-	if err != nil {
-		return nil, fmt.Errorf("upstream %s: pack query: %w", u.addr, err)
+	wire, ok := packQuery((*bp)[:0], q)
+	if !ok {
+		var err error
+		if wire, err = q.PackBuffer(*bp); err != nil {
+			return nil, fmt.Errorf("upstream %s: pack query: %w", u.addr, err)
+		}
 	}
 	*bp = wire[:0]
 	c := udpCallPool.Get().(*udpCall)
@@ -109,15 +115,26 @@ func (u *upstream) exchangeUDP(ctx context.Context, q *dns.Msg) (*dns.Msg, error
 		u.errs.Add(1)
 		return nil, fmt.Errorf("upstream %s: udp write: %w", u.addr, err)
 	}
+	if c.timer == nil {
+		c.timer = time.NewTimer(time.Until(dl))
+	} else {
+		c.timer.Reset(time.Until(dl))
+	}
 	select {
 	case res := <-c.ch:
+		c.timer.Stop()
 		udpCallPool.Put(c)
 		if res.err != nil && !errors.Is(res.err, errTruncated) {
 			u.errs.Add(1)
 			return nil, fmt.Errorf("upstream %s: udp: %w", u.addr, res.err)
 		}
 		return res.m, res.err
+	case <-c.timer.C:
+		u.forget(s, id, c)
+		u.timeouts.Add(1)
+		return nil, fmt.Errorf("upstream %s: udp: %w", u.addr, errTimeout)
 	case <-ctx.Done():
+		c.timer.Stop()
 		u.forget(s, id, c)
 		return nil, u.readErr("udp", ctx, ctx.Err())
 	}
@@ -297,4 +314,72 @@ func (u *upstream) closeUDP() {
 			_ = s.conn.Close()
 		}
 	}
+}
+
+// packQuery appends to buf the wire form of q, a query as upstreamQuery
+// builds it — header, one question, an OPT whose options are all
+// EDNS0_LOCAL — without miekg's general packer, which allocates a
+// compression map and more per call. ok is false for any other shape.
+func packQuery(buf []byte, q *dns.Msg) ([]byte, bool) {
+	if len(q.Question) != 1 || len(q.Answer) != 0 || len(q.Ns) != 0 || len(q.Extra) > 1 || q.Response || q.Rcode != 0 {
+		return buf, false
+	}
+	var opt *dns.OPT
+	rdlen := 0
+	if len(q.Extra) == 1 {
+		var ok bool
+		if opt, ok = q.Extra[0].(*dns.OPT); !ok {
+			return buf, false
+		}
+		for _, o := range opt.Option {
+			l, ok := o.(*dns.EDNS0_LOCAL)
+			if !ok {
+				return buf, false
+			}
+			rdlen += 4 + len(l.Data)
+		}
+	}
+	flags := uint16(q.Opcode&0xF) << 11
+	if q.RecursionDesired {
+		flags |= 1 << 8
+	}
+	if q.AuthenticatedData {
+		flags |= 1 << 5
+	}
+	if q.CheckingDisabled {
+		flags |= 1 << 4
+	}
+	qn := q.Question[0]
+	start := len(buf)
+	need := 12 + 255 + 4 + 11 + rdlen
+	if cap(buf)-start < need {
+		buf = append(make([]byte, 0, start+need), buf...)
+	}
+	b := buf[:start+12]
+	binary.BigEndian.PutUint16(b[start:], q.Id)
+	binary.BigEndian.PutUint16(b[start+2:], flags)
+	binary.BigEndian.PutUint16(b[start+4:], 1)
+	binary.BigEndian.PutUint16(b[start+6:], 0)
+	binary.BigEndian.PutUint16(b[start+8:], 0)
+	binary.BigEndian.PutUint16(b[start+10:], uint16(len(q.Extra)))
+	off, err := dns.PackDomainName(qn.Name, b[:cap(b)], len(b), nil, false)
+	if err != nil {
+		return buf, false
+	}
+	b = binary.BigEndian.AppendUint16(b[:off], qn.Qtype)
+	b = binary.BigEndian.AppendUint16(b, qn.Qclass)
+	if opt != nil {
+		b = append(b, 0) // root owner
+		b = binary.BigEndian.AppendUint16(b, dns.TypeOPT)
+		b = binary.BigEndian.AppendUint16(b, opt.Hdr.Class) // UDP size
+		b = binary.BigEndian.AppendUint32(b, opt.Hdr.Ttl)   // extended rcode, version, DO
+		b = binary.BigEndian.AppendUint16(b, uint16(rdlen))
+		for _, o := range opt.Option {
+			l := o.(*dns.EDNS0_LOCAL)
+			b = binary.BigEndian.AppendUint16(b, l.Code)
+			b = binary.BigEndian.AppendUint16(b, uint16(len(l.Data)))
+			b = append(b, l.Data...)
+		}
+	}
+	return b, true
 }

@@ -90,9 +90,10 @@ func (u *upstream) probeFailed(maxFails int, err error) {
 }
 
 // exchange sends q (whose Id it overwrites) and returns a validated reply,
-// retrying over TCP when the UDP reply is truncated. Only network failures and
-// timeouts count against health; the caller judges rcodes.
-func (u *upstream) exchange(ctx context.Context, q *dns.Msg) (r *dns.Msg, err error) {
+// retrying over TCP when the UDP reply is truncated; it gives up at dl or
+// when ctx ends. Only network failures and timeouts count against health;
+// the caller judges rcodes.
+func (u *upstream) exchange(ctx context.Context, dl time.Time, q *dns.Msg) (r *dns.Msg, err error) {
 	start := time.Now()
 	defer func() {
 		if err == nil {
@@ -100,10 +101,12 @@ func (u *upstream) exchange(ctx context.Context, q *dns.Msg) (r *dns.Msg, err er
 			u.rttNanos.Add(uint64(time.Since(start)))
 		}
 	}()
-	r, err = u.exchangeUDP(ctx, q) // sets a fresh Id: never the client's
+	r, err = u.exchangeUDP(ctx, dl, q) // sets a fresh Id: never the client's
 	if errors.Is(err, errTruncated) || (err == nil && r.Truncated) {
 		q.Id = uint16(rand.Uint32())
-		tr, terr := u.exchangeTCP(ctx, q)
+		tctx, cancel := context.WithDeadline(ctx, dl)
+		defer cancel()
+		tr, terr := u.exchangeTCP(tctx, q)
 		if terr == nil {
 			return tr, nil
 		}
