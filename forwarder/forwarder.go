@@ -486,12 +486,19 @@ func (f *Forwarder) Resolve(ctx context.Context, req *dns.Msg) (*dns.Msg, error)
 	if !leader {
 		f.coalesced.Add(1)
 	}
+	return f.await(ctx, req, k, old, c)
+}
+
+// await is the second half of Resolve: it waits for the fetch c of k and
+// answers req from its result, from old (stale) when the fetch failed, or
+// with the error.
+func (f *Forwarder) await(ctx context.Context, req *dns.Msg, k cacheKey, old *entry, c *call) (*dns.Msg, error) {
 	select {
 	case <-c.done:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("forwarder: %s: %w", k.name, ctx.Err())
 	}
-	now = f.now()
+	now := f.now()
 	if c.err == nil && c.e.msg.Rcode != dns.RcodeServerFailure {
 		return f.reply(req, c.e, now, false), nil
 	}

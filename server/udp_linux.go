@@ -175,6 +175,8 @@ func (l *udpListener) readBatches() (done bool) {
 				k++
 			case fastSlow:
 				l.goSlow(pkt, slowAddr(&names[i], ap))
+			case fastMiss:
+				l.goMiss(pkt, ap.Addr(), slowAddr(&names[i], ap), arrived)
 			}
 		}
 		for sent := 0; sent < k; {
