@@ -16,6 +16,10 @@ import (
 	"hybridns/zonestore"
 )
 
+// The real forwarder offers the UDP miss path; a signature drifting apart
+// would turn it off silently.
+var _ server.MissWire = (*forwarder.Forwarder)(nil)
+
 func missServer(t *testing.T, upstream string) (running, *forwarder.Forwarder) {
 	t.Helper()
 	f := newForwarder(t, forwarder.Rule{Suffix: ".", Upstreams: []string{upstream}})

@@ -14,7 +14,6 @@ import (
 
 	"github.com/miekg/dns"
 
-	"hybridns/forwarder"
 	"hybridns/zonestore"
 )
 
@@ -494,17 +493,18 @@ func (s *Server) fastCached(pol *policy, snap *zonestore.Snapshot, view string, 
 
 // MissWire is implemented by a forwarder whose cache misses the UDP path
 // can fetch and answer without the full handler (see forwarder.BeginMiss).
+// The token is the forwarder's, opaque here.
 type MissWire interface {
-	BeginMiss(qname string, qtype, qclass uint16, do, cd bool) *forwarder.Miss
-	AppendMiss(out []byte, m *forwarder.Miss, do bool) (res []byte, an, ns, ar, flags uint16, ok bool)
-	ResolveMiss(ctx context.Context, req *dns.Msg, m *forwarder.Miss) (*dns.Msg, error)
+	BeginMiss(qname string, qtype, qclass uint16, do, cd bool) (token any, done <-chan struct{})
+	AppendMiss(out []byte, token any, do bool) (res []byte, an, ns, ar, flags uint16, ok bool)
+	ResolveMiss(ctx context.Context, req *dns.Msg, token any) (*dns.Msg, error)
 }
 
 // missState is what a miss goroutine knows beyond the datagram: the
 // fetch it started, if any, which the full handler then finishes (a miss
 // is never fetched twice), and the query's deadline.
 type missState struct {
-	miss     *forwarder.Miss
+	miss     any       // the forwarder's token for the fetch, nil before it
 	deadline time.Time // arrival + QueryTimeout, as forward's context
 	fetched  bool      // answered from the fetch, not from the cache
 }
@@ -513,7 +513,7 @@ type missState struct {
 // until the query's deadline and appends the answer as fastCached appends
 // a hit. ok false: the full handler answers, finishing mc.miss if set.
 func (s *Server) awaitMiss(mw MissWire, mc *missState, out []byte, qname string, qtype, qclass uint16, do, cd bool) (res []byte, an, ns, ar, flags uint16, ok bool) {
-	m := mw.BeginMiss(qname, qtype, qclass, do, cd)
+	m, done := mw.BeginMiss(qname, qtype, qclass, do, cd)
 	if m == nil {
 		return out, 0, 0, 0, 0, false
 	}
@@ -521,7 +521,7 @@ func (s *Server) awaitMiss(mw MissWire, mc *missState, out []byte, qname string,
 	t := time.NewTimer(time.Until(mc.deadline))
 	defer t.Stop()
 	select {
-	case <-m.Done():
+	case <-done:
 	case <-t.C:
 		return out, 0, 0, 0, 0, false // the handler's Resolve times out as before
 	}
