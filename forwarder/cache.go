@@ -63,9 +63,20 @@ type entry struct {
 
 func (e *entry) fresh(now time.Time) bool { return now.Sub(e.stored) < e.ttl }
 
-// cache is a set of LRU shards bounded by entries and by bytes;
-// golang-lru's simplelru has no lock of its own, so each shard takes one and
-// sharding by key hash spreads lock contention on the hit path.
+// cache is a set of shards bounded by entries and by bytes; golang-lru's
+// simplelru has no lock of its own, so each shard takes one and sharding by
+// key hash spreads lock contention on the hit path.
+//
+// Every shard keeps two LRUs: one for positive answers and one for
+// everything else (NXDOMAIN, NODATA, remembered SERVFAILs). Negative
+// entries may fill at most negShare percent of a shard's entries and bytes;
+// beyond that a new one evicts the oldest negative one, never a positive
+// one. Positive answers may use the whole shard, and when it is full
+// either kind evicts the oldest positive entry while negatives stay within
+// their share. So a random-subdomain flood of NXDOMAINs takes at most the
+// negative share and cannot evict the names people use (CoreDNS keeps a
+// success and a denial cache for this reason), while a cache without
+// negative traffic loses nothing.
 type cache struct {
 	shards    []*shard
 	mask      uint64
@@ -73,17 +84,31 @@ type cache struct {
 	evictions atomic.Uint64 // entries pushed out by the entry or byte bound
 }
 
-// shard is one LRU with its byte account. cost is kept up to date by the
-// eviction callback, which simplelru runs for every removal.
+// shard is one lock over the positive and the negative LRU and their
+// bounds.
 type shard struct {
-	mu       sync.Mutex
-	lru      *simplelru.LRU[cacheKey, *entry]
-	bytes    int64
-	maxBytes int64
+	mu                   sync.Mutex
+	pos, neg             part
+	maxEntries, negLimit int   // all entries; negative ones
+	maxBytes, negBytes   int64 // all bytes; those of negative entries
 }
+
+// part is one LRU with its byte account. bytes is kept up to date by the
+// eviction callback, which simplelru runs for every removal.
+type part struct {
+	lru   *simplelru.LRU[cacheKey, *entry]
+	bytes int64
+}
+
+// parts returns the shard's two LRUs, positive first.
+func (s *shard) parts() [2]*part { return [2]*part{&s.pos, &s.neg} }
 
 // minShardBytes keeps a shard able to hold the largest DNS message.
 const minShardBytes = 256 << 10
+
+// DefaultNegativeShare is the default percentage of the cache's entries and
+// bytes given to negative answers.
+const DefaultNegativeShare = 25
 
 // entryOverhead approximates the heap held by an entry beyond its packed
 // reply: the entry and dns.Msg structs, the LRU element and map slot, the key.
@@ -112,7 +137,15 @@ func (e *entry) cost(k cacheKey) int64 {
 	return n
 }
 
-func newCache(entries int, maxBytes int64, shards int, staleTTL time.Duration) (*cache, error) {
+// negative reports whether e goes to the negative side of the cache:
+// anything but a NOERROR reply with answer records.
+func (e *entry) negative() bool {
+	return e.msg.Rcode != dns.RcodeSuccess || len(e.msg.Answer) == 0
+}
+
+// newCache builds a cache of entries and maxBytes in total, at most
+// negShare percent of either for negative answers.
+func newCache(entries int, maxBytes int64, shards, negShare int, staleTTL time.Duration) (*cache, error) {
 	// Keep at least a few entries per shard; tiny caches would otherwise
 	// evict by hash collision rather than by recency. Likewise every shard
 	// must hold a maximal message.
@@ -120,14 +153,18 @@ func newCache(entries int, maxBytes int64, shards int, staleTTL time.Duration) (
 		shards /= 2
 	}
 	per := (entries + shards - 1) / shards
+	perBytes := maxBytes / int64(shards)
 	c := &cache{shards: make([]*shard, shards), mask: uint64(shards - 1), staleTTL: staleTTL}
 	for i := range c.shards {
-		s := &shard{maxBytes: maxBytes / int64(shards)}
-		l, err := simplelru.NewLRU[cacheKey, *entry](per, func(_ cacheKey, e *entry) { s.bytes -= e.size })
-		if err != nil {
-			return nil, err
+		s := &shard{maxEntries: per, negLimit: max(per*negShare/100, 1), maxBytes: perBytes, negBytes: perBytes * int64(negShare) / 100}
+		for _, p := range s.parts() {
+			// Both LRUs may hold a whole shard; add enforces the bounds.
+			l, err := simplelru.NewLRU[cacheKey, *entry](per, func(_ cacheKey, e *entry) { p.bytes -= e.size })
+			if err != nil {
+				return nil, err
+			}
+			p.lru = l
 		}
-		s.lru = l
 		c.shards[i] = s
 	}
 	return c, nil
@@ -144,9 +181,13 @@ func (c *cache) get(k cacheKey, now time.Time) (*entry, bool) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.lru.Get(k)
+	p := &s.pos
+	e, ok := p.lru.Get(k)
 	if !ok {
-		return nil, false
+		p = &s.neg
+		if e, ok = p.lru.Get(k); !ok {
+			return nil, false
+		}
 	}
 	if e.fresh(now) {
 		return e, true
@@ -154,29 +195,45 @@ func (c *cache) get(k cacheKey, now time.Time) (*entry, bool) {
 	if e.stale && now.Sub(e.stored) < e.ttl+c.staleTTL {
 		return e, false
 	}
-	s.lru.Remove(k)
+	p.lru.Remove(k)
 	return nil, false
 }
 
-// add stores e under k, evicting the least recently used entries until the
-// shard is within both bounds. An entry larger than a whole shard is not
-// stored.
+// add stores e under k, on the positive or the negative side, and evicts
+// until the shard is within its bounds (see cache). An entry larger than
+// what its side may hold is not stored.
 func (c *cache) add(k cacheKey, e *entry) {
 	e.size = e.cost(k)
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e.size > s.maxBytes {
+	p, limit := &s.pos, s.maxBytes
+	if e.negative() {
+		p, limit = &s.neg, s.negBytes
+	}
+	if e.size > limit {
 		return
 	}
-	s.lru.Remove(k) // a replaced entry leaves through the callback, not as an eviction
-	if s.lru.Add(k, e) {
+	// A replaced entry, on either side, leaves through the callback, not
+	// as an eviction.
+	s.pos.lru.Remove(k)
+	s.neg.lru.Remove(k)
+	if p.lru.Add(k, e) {
 		c.evictions.Add(1)
 	}
-	s.bytes += e.size
-	for s.bytes > s.maxBytes {
-		if _, _, ok := s.lru.RemoveOldest(); !ok {
-			break
+	p.bytes += e.size
+	for {
+		negOver := s.neg.bytes > s.negBytes || s.neg.lru.Len() > s.negLimit
+		allOver := s.pos.bytes+s.neg.bytes > s.maxBytes || s.pos.lru.Len()+s.neg.lru.Len() > s.maxEntries
+		if !negOver && !allOver {
+			return
+		}
+		victim := &s.pos
+		if negOver || s.pos.lru.Len() == 0 {
+			victim = &s.neg
+		}
+		if _, _, ok := victim.lru.RemoveOldest(); !ok {
+			return
 		}
 		c.evictions.Add(1)
 	}
@@ -186,7 +243,7 @@ func (c *cache) len() int {
 	n := 0
 	for _, s := range c.shards {
 		s.mu.Lock()
-		n += s.lru.Len()
+		n += s.pos.lru.Len() + s.neg.lru.Len()
 		s.mu.Unlock()
 	}
 	return n
@@ -197,22 +254,25 @@ func (c *cache) bytes() int64 {
 	var n int64
 	for _, s := range c.shards {
 		s.mu.Lock()
-		n += s.bytes
+		n += s.pos.bytes + s.neg.bytes
 		s.mu.Unlock()
 	}
 	return n
 }
 
-// each calls fn for every entry, each shard from its least to its most
-// recently used, so adding them elsewhere in that order keeps recency.
+// each calls fn for every entry, each side of each shard from its least to
+// its most recently used, so adding them elsewhere in that order keeps
+// recency.
 func (c *cache) each(fn func(k cacheKey, e *entry)) {
 	for _, s := range c.shards {
-		s.mu.Lock()
-		keys := s.lru.Keys()
-		vals := s.lru.Values()
-		s.mu.Unlock()
-		for i := range keys {
-			fn(keys[i], vals[i])
+		for _, p := range s.parts() {
+			s.mu.Lock()
+			keys := p.lru.Keys()
+			vals := p.lru.Values()
+			s.mu.Unlock()
+			for i := range keys {
+				fn(keys[i], vals[i])
+			}
 		}
 	}
 }

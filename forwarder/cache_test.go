@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -461,4 +462,78 @@ func BenchmarkReplyCopy(b *testing.B) {
 			}
 		}
 	})
+}
+
+// popOrNX answers names starting with "pop" with an A record, the rest
+// NXDOMAIN with an SOA (cached for 300s).
+func popOrNX(t *testing.T) dns.HandlerFunc {
+	nx := answer(dns.RcodeNameError, nil, rrs(t, "example. 300 IN SOA ns.example. hm.example. 1 7200 900 1209600 300"))
+	return func(w dns.ResponseWriter, r *dns.Msg) {
+		if strings.HasPrefix(r.Question[0].Name, "pop") {
+			aHandler("192.0.2.1", 300)(w, r)
+			return
+		}
+		nx(w, r)
+	}
+}
+
+// A random-subdomain flood of NXDOMAINs fills only the negative share of
+// the cache: the popular positive names stay cached (no upstream query for
+// them afterwards), and the flood's most recent answers are cached too.
+func TestNegativeFloodKeepsPositive(t *testing.T) {
+	u := startUpstream(t, popOrNX(t))
+	const entries, share, popular, flood = 200, 25, 120, 1000
+	f, _ := newTest(t, Config{Rules: defaultRule(u.addr), CacheEntries: entries, CacheShards: 1, CacheNegativeShare: share, Prefetch: -1})
+	for i := range popular {
+		resolve(t, f, query(fmt.Sprintf("pop%d.example.", i), dns.TypeA))
+	}
+	for i := range flood {
+		if r := resolve(t, f, query(fmt.Sprintf("rnd%d.example.", i), dns.TypeA)); r.Rcode != dns.RcodeNameError {
+			t.Fatalf("flood answer %s", dns.RcodeToString[r.Rcode])
+		}
+	}
+	if s := f.Stats(); s.CacheSize != popular+entries*share/100 {
+		t.Errorf("cache holds %d entries, want %d popular + %d negative", s.CacheSize, popular, entries*share/100)
+	}
+	before := u.queries.Load()
+	for i := range popular {
+		resolve(t, f, query(fmt.Sprintf("pop%d.example.", i), dns.TypeA))
+	}
+	resolve(t, f, query(fmt.Sprintf("rnd%d.example.", flood-1), dns.TypeA))
+	if n := u.queries.Load() - before; n != 0 {
+		t.Errorf("%d upstream queries after the flood, want 0: popular names were evicted", n)
+	}
+}
+
+// Positive answers may use the whole cache; negative ones reclaim their
+// share from them, evicting the oldest positive entries.
+func TestNegativeShareReclaimed(t *testing.T) {
+	u := startUpstream(t, popOrNX(t))
+	f, _ := newTest(t, Config{Rules: defaultRule(u.addr), CacheEntries: 100, CacheShards: 1, CacheNegativeShare: 10, Prefetch: -1})
+	for i := range 100 {
+		resolve(t, f, query(fmt.Sprintf("pop%d.example.", i), dns.TypeA))
+	}
+	if s := f.Stats(); s.CacheSize != 100 || s.CacheEvictions != 0 {
+		t.Fatalf("positives alone: size %d evictions %d, want 100 and 0", s.CacheSize, s.CacheEvictions)
+	}
+	for i := range 30 {
+		resolve(t, f, query(fmt.Sprintf("rnd%d.example.", i), dns.TypeA))
+	}
+	// 10 negatives took the place of the 10 oldest positives, then evicted
+	// each other.
+	before := u.queries.Load()
+	resolve(t, f, query("pop10.example.", dns.TypeA))
+	resolve(t, f, query("rnd29.example.", dns.TypeA))
+	if n := u.queries.Load() - before; n != 0 {
+		t.Errorf("%d upstream queries, want 0 (pop10 and rnd29 cached)", n)
+	}
+	resolve(t, f, query("pop9.example.", dns.TypeA))
+	if n := u.queries.Load() - before; n != 1 {
+		t.Errorf("pop9 not refetched: %d upstream queries, want 1", n)
+	}
+	// 10 positives and 20 negatives evicted by the flood, and pop10, the
+	// oldest positive, by pop9's return.
+	if s := f.Stats(); s.CacheSize != 100 || s.CacheEvictions != 31 {
+		t.Errorf("size %d evictions %d, want 100 and 31", s.CacheSize, s.CacheEvictions)
+	}
 }

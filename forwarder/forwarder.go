@@ -11,6 +11,7 @@
 package forwarder
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -70,15 +71,22 @@ type Config struct {
 	// burst of distinct names.
 	FetchesPerZone int
 
-	CacheEntries int           // default 100000; negative disables the cache
-	CacheBytes   int64         // bound on the cache's estimated heap (default 256 MiB; see entry.cost)
-	CacheShards  int           // default 64; a power of two (halved while shards would hold < 16 entries)
-	MinTTL       time.Duration // clamp for positive answers (default 0)
-	MaxTTL       time.Duration // clamp for positive answers (default 24h)
-	NegMaxTTL    time.Duration // cap for RFC 2308 negative caching (default 1h)
-	ServFailTTL  time.Duration // SERVFAIL caching (default 5s, at most 30s; negative disables)
-	StaleTTL     time.Duration // RFC 8767 serve-stale window past expiry (default 24h; negative disables)
-	Prefetch     int           // hits after which a near-expiry entry is refreshed (default 3; negative disables)
+	CacheEntries int   // default 100000; negative disables the cache
+	CacheBytes   int64 // bound on the cache's estimated heap (default 256 MiB; see entry.cost)
+	CacheShards  int   // default 64; a power of two (halved while shards would hold < 16 entries)
+	// CacheNegativeShare is the percentage of CacheEntries and CacheBytes
+	// that negative answers (NXDOMAIN, NODATA, remembered SERVFAILs) may
+	// fill, 1 to 90 (default 25). A negative answer beyond it evicts
+	// another negative one, never a positive one, so a flood of random
+	// names cannot evict the names people use; positive answers may use
+	// the whole cache.
+	CacheNegativeShare int
+	MinTTL             time.Duration // clamp for positive answers (default 0)
+	MaxTTL             time.Duration // clamp for positive answers (default 24h)
+	NegMaxTTL          time.Duration // cap for RFC 2308 negative caching (default 1h)
+	ServFailTTL        time.Duration // SERVFAIL caching (default 5s, at most 30s; negative disables)
+	StaleTTL           time.Duration // RFC 8767 serve-stale window past expiry (default 24h; negative disables)
+	Prefetch           int           // hits after which a near-expiry entry is refreshed (default 3; negative disables)
 
 	HealthCheckInterval time.Duration // probe period for suspect and down upstreams (default 2s)
 	// MaxFails is how many consecutive failed health probes mark an
@@ -131,7 +139,8 @@ type Forwarder struct {
 	def      *rule            // Suffix "." or nil
 	ups      []*upstream      // every distinct upstream, sorted by address
 	nonce    [8]byte
-	cache    *cache // nil when disabled
+	opts     [2]*dns.OPT // our upstream OPT without and with DO; read-only
+	cache    *cache      // nil when disabled
 	ttl      ttlPolicy
 	timeout  time.Duration
 	deadline time.Duration
@@ -236,6 +245,12 @@ func New(cfg Config) (*Forwarder, error) {
 	if cfg.CacheEntries == 0 {
 		cfg.CacheEntries = 100000
 	}
+	switch {
+	case cfg.CacheNegativeShare == 0:
+		cfg.CacheNegativeShare = DefaultNegativeShare
+	case cfg.CacheNegativeShare < 1 || cfg.CacheNegativeShare > 90:
+		bad("cache negative share: %d%% is not between 1 and 90", cfg.CacheNegativeShare)
+	}
 	if cfg.CacheShards == 0 {
 		cfg.CacheShards = 64
 	} else if cfg.CacheShards < 0 || cfg.CacheShards&(cfg.CacheShards-1) != 0 {
@@ -262,6 +277,7 @@ func New(cfg Config) (*Forwarder, error) {
 	if _, err := rand.Read(f.nonce[:]); err != nil {
 		return nil, fmt.Errorf("forwarder: loop marker nonce: %w", err)
 	}
+	f.opts = [2]*dns.OPT{f.opt(false), f.opt(true)}
 
 	locals, err := parseLocalAddrs(cfg.LocalAddrs)
 	if err != nil {
@@ -338,7 +354,7 @@ func New(cfg Config) (*Forwarder, error) {
 	slices.SortFunc(f.ups, func(a, b *upstream) int { return strings.Compare(a.addr, b.addr) })
 
 	if cfg.CacheEntries > 0 {
-		c, err := newCache(cfg.CacheEntries, cfg.CacheBytes, cfg.CacheShards, cfg.StaleTTL)
+		c, err := newCache(cfg.CacheEntries, cfg.CacheBytes, cfg.CacheShards, cfg.CacheNegativeShare, cfg.StaleTTL)
 		if err != nil {
 			return nil, fmt.Errorf("forwarder: cache: %w", err)
 		}
@@ -470,12 +486,19 @@ func (f *Forwarder) Resolve(ctx context.Context, req *dns.Msg) (*dns.Msg, error)
 	if !leader {
 		f.coalesced.Add(1)
 	}
+	return f.await(ctx, req, k, old, c)
+}
+
+// await is the second half of Resolve: it waits for the fetch c of k and
+// answers req from its result, from old (stale) when the fetch failed, or
+// with the error.
+func (f *Forwarder) await(ctx context.Context, req *dns.Msg, k cacheKey, old *entry, c *call) (*dns.Msg, error) {
 	select {
 	case <-c.done:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("forwarder: %s: %w", k.name, ctx.Err())
 	}
-	now = f.now()
+	now := f.now()
 	if c.err == nil && c.e.msg.Rcode != dns.RcodeServerFailure {
 		return f.reply(req, c.e, now, false), nil
 	}
@@ -580,13 +603,14 @@ func (f *Forwarder) fetch(k cacheKey, r *rule, carried []dns.EDNS0) (*entry, err
 	} else if f.perZone > 0 {
 		defer func() { f.leaveZone(zone, replied) }()
 	}
-	ctx, cancel := context.WithTimeout(f.ctx, f.deadline)
-	defer cancel()
+	// The overall deadline is a time, not a context: each attempt waits
+	// until the earlier of it and its own timeout (exchange), so a fetch
+	// costs no context or timer beyond its attempts'.
+	deadline := time.Now().Add(f.deadline)
 
-	q := f.upstreamQuery(k)
 	// Pass on the markers of the forwarders before us, so a loop through
 	// several instances (A → B → A) comes back to one that knows its own.
-	q.IsEdns0().Option = append(q.IsEdns0().Option, carried...)
+	q := f.upstreamQuery(k, carried)
 	var (
 		buf       [8]*upstream
 		servfail  *dns.Msg // first SERVFAIL: returned if nobody does better
@@ -600,8 +624,9 @@ func (f *Forwarder) fetch(k cacheKey, r *rule, carried []dns.EDNS0) (*entry, err
 		errs = append(errs, fmt.Errorf("every upstream of rule %s is down; probing", r.suffix))
 	}
 	for _, u := range ups {
-		if ctx.Err() != nil {
-			errs = append(errs, fmt.Errorf("overall deadline %v: %w", f.deadline, ctx.Err()))
+		now := time.Now()
+		if err := f.ctx.Err(); err != nil || !now.Before(deadline) {
+			errs = append(errs, fmt.Errorf("overall deadline %v: %w", f.deadline, cmp.Or(err, context.DeadlineExceeded)))
 			break
 		}
 		if u.inflight.Add(1) > f.maxUp {
@@ -612,9 +637,11 @@ func (f *Forwarder) fetch(k cacheKey, r *rule, carried []dns.EDNS0) (*entry, err
 			errs = append(errs, fmt.Errorf("upstream %s: %d exchanges in flight", u.addr, f.maxUp))
 			continue
 		}
-		actx, acancel := context.WithTimeout(ctx, f.timeout)
-		m, err := u.exchange(actx, q)
-		acancel()
+		dl := now.Add(f.timeout)
+		if deadline.Before(dl) {
+			dl = deadline
+		}
+		m, err := u.exchange(f.ctx, dl, q)
 		u.inflight.Add(-1)
 		if err != nil {
 			if m != nil && truncated == nil {
@@ -728,18 +755,43 @@ func (f *Forwarder) leaveZone(zone string, replied bool) {
 }
 
 // upstreamQuery builds the query we send: the canonical question, RD, the
-// client's CD and DO, EDNS0 with our UDP size and the loop marker. Nothing
-// else of the client's OPT (cookies, ECS, padding) goes upstream.
-func (f *Forwarder) upstreamQuery(k cacheKey) *dns.Msg {
+// client's CD and DO, EDNS0 with our UDP size, the loop marker and the
+// markers carried from forwarders before us. Nothing else of the client's
+// OPT (cookies, ECS, padding) goes upstream.
+func (f *Forwarder) upstreamQuery(k cacheKey, carried []dns.EDNS0) *dns.Msg {
 	// AD set: we want to know whether the upstream validated the data
 	// (RFC 6840 §5.7), whatever the client asked; reply() decides per
 	// client whether AD goes back, so the cache key need not carry AD.
-	m := &dns.Msg{
-		MsgHdr:   dns.MsgHdr{Opcode: dns.OpcodeQuery, RecursionDesired: true, AuthenticatedData: true, CheckingDisabled: k.cd},
-		Question: []dns.Question{{Name: k.name, Qtype: k.qtype, Qclass: k.qclass}},
+	b := new(queryBuf)
+	m := &b.m
+	m.MsgHdr = dns.MsgHdr{Opcode: dns.OpcodeQuery, RecursionDesired: true, AuthenticatedData: true, CheckingDisabled: k.cd}
+	b.q[0] = dns.Question{Name: k.name, Qtype: k.qtype, Qclass: k.qclass}
+	m.Question = b.q[:]
+	// Without carried markers the OPT is one of two built at start: it is
+	// only read (packed), never changed.
+	b.extra[0] = f.opts[b2i(k.do)]
+	if len(carried) > 0 {
+		o := f.opt(k.do)
+		o.Option = append(o.Option, carried...)
+		b.extra[0] = o
 	}
-	m.Extra = []dns.RR{f.opt(k.do)}
+	m.Extra = b.extra[:]
 	return m
+}
+
+// queryBuf co-allocates an upstream query with its question and additional
+// arrays.
+type queryBuf struct {
+	m     dns.Msg
+	q     [1]dns.Question
+	extra [1]dns.RR
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (f *Forwarder) opt(do bool) *dns.OPT {
@@ -1023,11 +1075,8 @@ func (f *Forwarder) healthLoop() {
 }
 
 func (f *Forwarder) probe(u *upstream) {
-	ctx, cancel := context.WithTimeout(f.ctx, f.timeout)
-	defer cancel()
-	q := f.upstreamQuery(cacheKey{name: ".", qtype: dns.TypeNS, qclass: dns.ClassINET})
-	q.Id = dns.Id()
-	if _, err := u.exchangeUDP(ctx, q); err == nil {
+	q := f.upstreamQuery(cacheKey{name: ".", qtype: dns.TypeNS, qclass: dns.ClassINET}, nil)
+	if _, err := u.exchangeUDP(f.ctx, time.Now().Add(f.timeout), q); err == nil {
 		u.success()
 	} else if f.ctx.Err() == nil {
 		u.probeFailed(f.maxFails, err)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"hybridns/forwarder/fwdtest"
 )
 
 // testUpstream is an in-process DNS server on 127.0.0.1 (UDP and TCP on one
@@ -283,11 +285,5 @@ func upstreamStats(f *Forwarder, addr string) UpstreamStats {
 
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	fwdtest.WaitFor(t, what, cond)
 }

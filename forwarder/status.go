@@ -66,13 +66,15 @@ func (f *Forwarder) Flush(name string) int {
 	n := 0
 	for _, s := range f.cache.shards {
 		s.mu.Lock()
-		if all {
-			n += s.lru.Len()
-			s.lru.Purge() // the eviction callback keeps the byte account
-		} else {
-			for _, k := range s.lru.Keys() {
+		for _, p := range s.parts() {
+			if all {
+				n += p.lru.Len()
+				p.lru.Purge() // the eviction callback keeps the byte account
+				continue
+			}
+			for _, k := range p.lru.Keys() {
 				if dns.IsSubDomain(name, k.name) {
-					s.lru.Remove(k)
+					p.lru.Remove(k)
 					n++
 				}
 			}

@@ -2,44 +2,17 @@ package forwarder
 
 import (
 	"context"
-	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/miekg/dns"
-)
 
-// flushUpstream answers every A query with 192.0.2.1 and counts them.
-func flushUpstream(t *testing.T) (string, *atomic.Int64) {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := new(atomic.Int64)
-	var started sync.WaitGroup
-	started.Add(1)
-	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: started.Done, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		if r.Question[0].Name != "." {
-			n.Add(1)
-			rr, _ := dns.NewRR(r.Question[0].Name + " 300 IN A 192.0.2.1")
-			m.Answer = []dns.RR{rr}
-		}
-		_ = w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	started.Wait()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String(), n
-}
+	"hybridns/forwarder/fwdtest"
+)
 
 // TestFlushTree: Flush(name) drops the name and everything below it and
 // nothing else (rndc flushtree); Flush("") drops everything.
 func TestFlushTree(t *testing.T) {
-	up, n := flushUpstream(t)
+	up, n := fwdtest.Upstream(t, aHandler("192.0.2.1", 300))
 	f, err := New(Config{Rules: []Rule{{Suffix: ".", Upstreams: []string{up}}, {Suffix: "corp.example.", Upstreams: []string{up}, Policy: PolicySequential}}})
 	if err != nil {
 		t.Fatal(err)

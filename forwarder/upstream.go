@@ -2,7 +2,6 @@ package forwarder
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +54,10 @@ type upstream struct {
 	mu     sync.Mutex // guards closed and sends to idle after close
 	closed bool
 	idle   chan *dns.Conn
+
+	umu     sync.Mutex // guards socks, uclosed and every udpSock's fields
+	socks   [udpSockets]*udpSock
+	uclosed bool
 }
 
 func newUpstream(addr string, log *slog.Logger) (*upstream, error) {
@@ -87,9 +90,10 @@ func (u *upstream) probeFailed(maxFails int, err error) {
 }
 
 // exchange sends q (whose Id it overwrites) and returns a validated reply,
-// retrying over TCP when the UDP reply is truncated. Only network failures and
-// timeouts count against health; the caller judges rcodes.
-func (u *upstream) exchange(ctx context.Context, q *dns.Msg) (r *dns.Msg, err error) {
+// retrying over TCP when the UDP reply is truncated; it gives up at dl or
+// when ctx ends. Only network failures and timeouts count against health;
+// the caller judges rcodes.
+func (u *upstream) exchange(ctx context.Context, dl time.Time, q *dns.Msg) (r *dns.Msg, err error) {
 	start := time.Now()
 	defer func() {
 		if err == nil {
@@ -97,11 +101,12 @@ func (u *upstream) exchange(ctx context.Context, q *dns.Msg) (r *dns.Msg, err er
 			u.rttNanos.Add(uint64(time.Since(start)))
 		}
 	}()
-	q.Id = uint16(rand.Uint32()) // fresh per exchange: never the client's
-	r, err = u.exchangeUDP(ctx, q)
+	r, err = u.exchangeUDP(ctx, dl, q) // sets a fresh Id: never the client's
 	if errors.Is(err, errTruncated) || (err == nil && r.Truncated) {
 		q.Id = uint16(rand.Uint32())
-		tr, terr := u.exchangeTCP(ctx, q)
+		tctx, cancel := context.WithDeadline(ctx, dl)
+		defer cancel()
+		tr, terr := u.exchangeTCP(tctx, q)
 		if terr == nil {
 			return tr, nil
 		}
@@ -113,73 +118,6 @@ func (u *upstream) exchange(ctx context.Context, q *dns.Msg) (r *dns.Msg, err er
 		return nil, terr
 	}
 	return r, err
-}
-
-// exchangeUDP uses a fresh connected socket per query, so every query gets a
-// random source port and the kernel drops datagrams from other peers; the
-// source, Id and question are still checked here, and anything that does not
-// match is ignored while we keep reading until the deadline (a spoofed reply
-// must not end the exchange).
-func (u *upstream) exchangeUDP(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	wire, err := q.Pack()
-	if err != nil {
-		return nil, fmt.Errorf("upstream %s: pack query: %w", u.addr, err)
-	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "udp", u.addr)
-	if err != nil {
-		u.errs.Add(1)
-		return nil, fmt.Errorf("upstream %s: %w", u.addr, err)
-	}
-	defer c.Close()
-	conn := c.(*net.UDPConn)
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	// Close/cancel must interrupt a blocked read, not only the deadline.
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-
-	u.queries.Add(1)
-	if _, err := conn.Write(wire); err != nil {
-		u.errs.Add(1)
-		return nil, fmt.Errorf("upstream %s: udp write: %w", u.addr, err)
-	}
-	bp := udpBufPool.Get().(*[]byte)
-	defer udpBufPool.Put(bp)
-	buf := *bp
-	for {
-		n, from, err := conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			return nil, u.readErr("udp", ctx, err)
-		}
-		if netip.AddrPortFrom(from.Addr().Unmap(), from.Port()) != u.ap {
-			u.mismatched.Add(1)
-			continue
-		}
-		if n < 12 || binary.BigEndian.Uint16(buf) != q.Id {
-			u.mismatched.Add(1)
-			continue
-		}
-		r := new(dns.Msg)
-		if err := r.Unpack(buf[:n]); err != nil {
-			// Some servers cut a reply mid-record and set TC; the header is
-			// intact, so fall back to TCP rather than wait for the deadline.
-			if buf[2]&0x02 != 0 {
-				return nil, errTruncated
-			}
-			u.mismatched.Add(1)
-			continue
-		}
-		if !r.Response || !sameQuestion(q, r) {
-			if r.Response && r.Truncated && len(r.Question) == 0 {
-				return nil, errTruncated
-			}
-			u.mismatched.Add(1)
-			continue
-		}
-		return r, nil
-	}
 }
 
 // exchangeTCP takes an idle pooled connection (or dials one), does one
@@ -265,6 +203,10 @@ func (u *upstream) putConn(co *dns.Conn) {
 }
 
 func (u *upstream) close() {
+	u.umu.Lock()
+	u.uclosed = true
+	u.umu.Unlock()
+	u.closeUDP()
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.closed = true

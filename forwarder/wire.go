@@ -1,6 +1,7 @@
 package forwarder
 
 import (
+	"context"
 	"encoding/binary"
 	"strings"
 	"time"
@@ -108,6 +109,12 @@ func (f *Forwarder) AppendCached(out []byte, qname string, qtype, qclass uint16,
 	}
 	f.hits.Add(1)
 	f.maybePrefetch(k, e, now)
+	return e.appendWire(out, now)
+}
+
+// appendWire appends e's sections in wire form to out, every TTL reduced by
+// the whole seconds elapsed since e was stored.
+func (e *entry) appendWire(out []byte, now time.Time) (res []byte, an, ns, ar, flags uint16, ok bool) {
 	var elapsed uint32
 	if d := now.Sub(e.stored); d > 0 {
 		elapsed = uint32(d / time.Second)
@@ -124,6 +131,88 @@ func (f *Forwarder) AppendCached(out []byte, qname string, qtype, qclass uint16,
 		binary.BigEndian.PutUint32(out[o:], ttl)
 	}
 	return out, w.an, w.ns, w.ar, w.flags, true
+}
+
+// A cache miss of the server's UDP fast path need not go through the full
+// handler either: the server starts the fetch with BeginMiss (Resolve's
+// first half, without a dns.Msg), waits on Done, and answers from the
+// fetched entry's wire form with AppendMiss. When it cannot — the reply is
+// not a plain answer (an error, a stale fallback, no wire form), or does
+// not fit — it hands the Miss to the full handler, whose ResolveMiss
+// finishes exactly as Resolve would have (Resolve's second half), so no
+// query is fetched twice and the counters count each once.
+
+// Miss is a fast-path cache miss whose fetch has started (or been joined).
+// The server holds it as an opaque token (it reaches the forwarder only
+// through interfaces of its own).
+type Miss struct {
+	f   *Forwarder
+	k   cacheKey
+	old *entry // a stale entry to fall back on, or nil
+	c   *call
+}
+
+// BeginMiss does for a fast-path query what Resolve does before it waits:
+// the cache lookup, the rule, the coalesced fetch and the counters. The
+// query must carry no loop marker and its qname must be canonical (it is
+// copied). It returns the Miss as token and a channel closed when the
+// fetch has ended; a nil token, having counted nothing, when Resolve must
+// run whole instead: the entry is fresh or being served stale, no rule
+// matches, the cache is off, or the forwarder is closed.
+func (f *Forwarder) BeginMiss(qname string, qtype, qclass uint16, do, cd bool) (token any, done <-chan struct{}) {
+	if f.cache == nil {
+		return nil, nil
+	}
+	k := cacheKey{name: qname, qtype: qtype, qclass: qclass, do: do, cd: cd}
+	now := f.now()
+	old, fresh := f.cache.get(k, now)
+	if fresh || (old != nil && now.UnixNano() < old.retryAt.Load()) {
+		return nil, nil
+	}
+	r := f.match(k.name)
+	if r == nil {
+		return nil, nil
+	}
+	k = cloneKey(k) // qname may borrow the caller's buffer
+	c, leader, err := f.flight.do(k, func() (*entry, error) { return f.fetch(k, r, nil) })
+	if err != nil {
+		return nil, nil
+	}
+	f.misses.Add(1)
+	if !leader {
+		f.coalesced.Add(1)
+	}
+	return &Miss{f: f, k: k, old: old, c: c}, c.done
+}
+
+// AppendMiss answers the Miss token of BeginMiss, once its fetch has ended,
+// as AppendCached answers a hit: out holds the reply's header and the
+// client's question. ok is false unless the fetch got a plain answer (no
+// error, not SERVFAIL) with a wire form that an AD rule does not keep from
+// this client; the caller then hands the token to the full handler
+// (ResolveMiss).
+func (f *Forwarder) AppendMiss(out []byte, token any, do bool) (res []byte, an, ns, ar, flags uint16, ok bool) {
+	m, _ := token.(*Miss)
+	if m == nil {
+		return out, 0, 0, 0, 0, false
+	}
+	e := m.c.e
+	if m.f != f || m.c.err != nil || e.msg.Rcode == dns.RcodeServerFailure || e.wire == nil ||
+		len(out) != e.wire.sections || (e.wire.flags&flagAD != 0 && !do) {
+		return out, 0, 0, 0, 0, false
+	}
+	return e.appendWire(out, f.now())
+}
+
+// ResolveMiss is Resolve for req, whose fetch BeginMiss started (token):
+// it waits for that fetch instead of looking up and fetching again. A nil
+// token, or one for another question or forwarder, means Resolve.
+func (f *Forwarder) ResolveMiss(ctx context.Context, req *dns.Msg, token any) (*dns.Msg, error) {
+	m, _ := token.(*Miss)
+	if m == nil || m.f != f || len(req.Question) != 1 || f.IsLoop(req) || len(foreignMarkers(req)) > 0 || key(req) != m.k {
+		return f.Resolve(ctx, req)
+	}
+	return f.await(ctx, req, m.k, m.old, m.c)
 }
 
 // cloneKey returns k with its own copy of the name, for keys that outlive a

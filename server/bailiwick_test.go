@@ -32,7 +32,7 @@ type running struct {
 	udp, tcp string
 }
 
-func start(t *testing.T, cfg server.Config) running {
+func start(t testing.TB, cfg server.Config) running {
 	t.Helper()
 	cfg.Listen = []string{"127.0.0.1:0"}
 	s, err := server.New(cfg)

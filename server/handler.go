@@ -162,8 +162,9 @@ type client struct {
 	view    string
 	viewIdx int // for metrics: 0 is the default view
 	recurse bool
-	path    int     // for metrics: how the query was answered
-	pol     *policy // the policy in force for this query
+	path    int        // for metrics: how the query was answered
+	pol     *policy    // the policy in force for this query
+	miss    *missState // the fetch the UDP path started for this query, if any
 }
 
 func (s *Server) client(w dns.ResponseWriter) client {
@@ -251,6 +252,9 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, client) {
 		return m, c
 	}
 	c = s.client(w)
+	if uw, ok := w.(*udpWriter); ok {
+		c.miss = uw.miss
+	}
 	c.keyView(r)
 	c.path = pathError
 	if c.pol.queryRefused(c.addr) {
@@ -608,10 +612,18 @@ func (s *Server) forward(m, r *dns.Msg, c client, snap *zonestore.Snapshot, qnam
 		}
 		resp = cached
 	} else {
-		ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.QueryTimeout)
-		defer cancel()
 		var err error
-		resp, err = f.Resolve(ctx, r)
+		if mw, ok := f.(MissWire); ok && c.miss != nil && c.miss.miss != nil {
+			// serveMiss started this query's fetch: finish it (with the
+			// deadline it had from arrival) rather than fetch again.
+			ctx, cancel := context.WithDeadline(s.baseCtx, c.miss.deadline)
+			defer cancel()
+			resp, err = mw.ResolveMiss(ctx, r, c.miss.miss)
+		} else {
+			ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.QueryTimeout)
+			defer cancel()
+			resp, err = f.Resolve(ctx, r)
+		}
 		if err != nil {
 			s.stats.ServFail.Add(1)
 			s.log.Debug("forward", slog.String("name", r.Question[0].Name), slog.Any("err", err))

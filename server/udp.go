@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -75,6 +76,16 @@ const maxSlow = 4096
 
 // goSlow hands a datagram to the full handler in its own goroutine.
 func (l *udpListener) goSlow(pkt []byte, addr *net.UDPAddr) {
+	l.goServe(pkt, func(cp []byte) { l.serveSlow(cp, addr, nil) })
+}
+
+// goMiss hands a forwarded query that missed the cache to serveMiss in its
+// own goroutine, counted and bounded with the full handler's.
+func (l *udpListener) goMiss(pkt []byte, ip netip.Addr, addr *net.UDPAddr, arrived time.Time) {
+	l.goServe(pkt, func(cp []byte) { l.serveMiss(cp, ip, addr, arrived) })
+}
+
+func (l *udpListener) goServe(pkt []byte, serve func(cp []byte)) {
 	if l.inSlow.Add(1) > maxSlow {
 		l.inSlow.Add(-1)
 		l.s.stats.SlowDropped.Add(1)
@@ -84,16 +95,52 @@ func (l *udpListener) goSlow(pkt []byte, addr *net.UDPAddr) {
 	cp := append([]byte(nil), pkt...) // now: the reader reuses pkt's buffer for the next batch
 	go func() {
 		defer l.inSlow.Add(-1)
-		l.serveSlow(cp, addr)
+		serve(cp)
 	}()
+}
+
+// missBuf is a miss goroutine's reply buffer and scratch space.
+type missBuf struct {
+	out     []byte
+	scratch [512]byte
+}
+
+var missBufPool = sync.Pool{New: func() any { return new(missBuf) }}
+
+// serveMiss answers a cache miss without the full handler: fastUDPMiss
+// runs the fast path again, which this time starts (or joins) the upstream
+// fetch, waits for it and answers from the fetched entry's wire form, with
+// the fast path's checks, counters, rate limit and query log. Whatever it
+// cannot answer goes on to the full handler in this goroutine, with the
+// fetch it started.
+func (l *udpListener) serveMiss(pkt []byte, ip netip.Addr, addr *net.UDPAddr, arrived time.Time) {
+	b := missBufPool.Get().(*missBuf)
+	defer missBufPool.Put(b)
+	if cap(b.out) < l.s.udpSize+64 {
+		b.out = make([]byte, 0, l.s.udpSize+64)
+	}
+	mc := &missState{deadline: arrived.Add(l.s.cfg.QueryTimeout)}
+	resp, act := l.s.fastUDPMiss(pkt, ip, b.out[:0], &b.scratch, arrived, mc)
+	switch act {
+	case fastReply:
+		// Sent before Done: shutdown closes the socket only after Wait.
+		if err := l.sendSlow(resp, addr); err != nil {
+			l.s.stats.WriteErrors.Add(1)
+		}
+		l.slow.Done()
+	case fastDrop:
+		l.slow.Done()
+	default:
+		l.serveSlow(pkt, addr, mc)
+	}
 }
 
 // serveSlow runs one datagram through checkQuery — the parser verdict TCP
 // gets too — and the full handler. A panic is recovered: counted, logged,
-// answered SERVFAIL.
-func (l *udpListener) serveSlow(pkt []byte, addr *net.UDPAddr) {
+// answered SERVFAIL. mc, if not nil, carries a fetch serveMiss started.
+func (l *udpListener) serveSlow(pkt []byte, addr *net.UDPAddr, mc *missState) {
 	defer l.slow.Done()
-	w := &udpWriter{l: l, addr: addr}
+	w := &udpWriter{l: l, addr: addr, miss: mc}
 	defer func() {
 		if p := recover(); p != nil {
 			l.s.panicked(p, "udp slow path")
@@ -123,6 +170,7 @@ type udpWriter struct {
 	addr       *net.UDPAddr
 	tsigStatus error
 	requestMAC string
+	miss       *missState // a fetch started for this query (serveMiss), or nil
 }
 
 func (w *udpWriter) LocalAddr() net.Addr  { return w.l.conn.LocalAddr() }
@@ -158,6 +206,7 @@ const (
 	fastReply fastAction = iota // resp is the complete reply
 	fastSlow                    // hand the datagram to the full handler
 	fastDrop                    // send nothing
+	fastMiss                    // a cache miss: hand the datagram to serveMiss
 )
 
 // fastUDP answers pkt from the zones' wire data when it is an ordinary
@@ -168,13 +217,19 @@ const (
 // A panic below is recovered and the datagram handed to the slow path,
 // which answers it (SERVFAIL if it panics too).
 func (s *Server) fastUDP(pkt []byte, ip netip.Addr, out []byte, scratch *[512]byte, arrived time.Time) (resp []byte, act fastAction) {
+	return s.fastUDPMiss(pkt, ip, out, scratch, arrived, nil)
+}
+
+// fastUDPMiss is fastUDP; with mc non-nil it runs in a miss goroutine
+// (serveMiss) and may wait there for the upstream fetch of a cache miss.
+func (s *Server) fastUDPMiss(pkt []byte, ip netip.Addr, out []byte, scratch *[512]byte, arrived time.Time, mc *missState) (resp []byte, act fastAction) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.panicked(p, "udp fast path")
 			resp, act = nil, fastSlow
 		}
 	}()
-	resp, act = s.fastAnswer(pkt, ip, out, scratch, arrived)
+	resp, act = s.fastAnswer(pkt, ip, out, scratch, arrived, mc)
 	if act != fastReply || s.rrl == nil {
 		return resp, act
 	}
@@ -224,7 +279,7 @@ func questionEnd(pkt []byte) (int, bool) {
 
 // scratch[:256] holds the question name; scratch[256:] is for names read
 // from cached answers.
-func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[512]byte, arrived time.Time) ([]byte, fastAction) {
+func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[512]byte, arrived time.Time, mc *missState) ([]byte, fastAction) {
 	if len(pkt) < 12 {
 		return nil, fastDrop
 	}
@@ -325,9 +380,12 @@ func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[512
 	rd := flags&0x0100 != 0
 	if z == nil {
 		if recurse {
-			resp, act := s.fastCached(pol, snap, view, scratch, pkt, out, qend, flags, qname, qtype, qclass, edns, do, markers, limit)
+			resp, act := s.fastCached(pol, snap, view, scratch, pkt, out, qend, flags, qname, qtype, qclass, edns, do, markers, limit, mc)
 			if act == fastReply {
 				path := pathCache
+				if mc != nil && mc.fetched {
+					path = pathForwarded // as the full handler counts a miss with RD
+				}
 				if resp[3]&0xF == dns.RcodeRefused {
 					path = pathRefused
 				}
@@ -393,7 +451,7 @@ const loopOptionCode = 65073
 // forward() would for a hit; anything else goes to the full handler — also
 // an answer with a CNAME or DNAME into a zone we serve for this client,
 // whose chain forward() cuts and finishes from our own data.
-func (s *Server) fastCached(pol *policy, snap *zonestore.Snapshot, view string, scratch *[512]byte, pkt, out []byte, qend int, flags uint16, qname string, qtype, qclass uint16, edns, do, markers bool, limit int) ([]byte, fastAction) {
+func (s *Server) fastCached(pol *policy, snap *zonestore.Snapshot, view string, scratch *[512]byte, pkt, out []byte, qend int, flags uint16, qname string, qtype, qclass uint16, edns, do, markers bool, limit int, mc *missState) ([]byte, fastAction) {
 	if pol.cached == nil || markers {
 		return nil, fastSlow
 	}
@@ -401,9 +459,19 @@ func (s *Server) fastCached(pol *policy, snap *zonestore.Snapshot, view string, 
 		return nil, fastSlow // REFUSED: the handler says it
 	}
 	out = append(out, pkt[:qend]...)
-	out, an, ns, ar, hflags, ok := pol.cached.AppendCached(out, qname, qtype, qclass, do, flags&0x0010 != 0)
+	cd := flags&0x0010 != 0
+	out, an, ns, ar, hflags, ok := pol.cached.AppendCached(out, qname, qtype, qclass, do, cd)
 	if !ok {
-		return nil, fastSlow
+		mw, miss := pol.cached.(MissWire)
+		if !miss || flags&0x0100 == 0 {
+			return nil, fastSlow // RD=0 gets what the cache holds: the handler says REFUSED
+		}
+		if mc == nil {
+			return nil, fastMiss // the reader hands it to a miss goroutine
+		}
+		if out, an, ns, ar, hflags, ok = s.awaitMiss(mw, mc, out, qname, qtype, qclass, do, cd); !ok {
+			return nil, fastSlow
+		}
 	}
 	if qtype != dns.TypeCNAME && !s.chainStaysOut(pol, snap, view, out, qend, an, (*[256]byte)(scratch[256:])) {
 		return nil, fastSlow
@@ -417,8 +485,49 @@ func (s *Server) fastCached(pol *policy, snap *zonestore.Snapshot, view string, 
 	binary.BigEndian.PutUint16(out[10:], ar)
 	s.stats.Queries.Add(1)
 	s.stats.Forwarded.Add(1)
-	s.stats.FastPath.Add(1)
+	if mc == nil || !mc.fetched {
+		s.stats.FastPath.Add(1)
+	}
 	return out, fastReply
+}
+
+// MissWire is implemented by a forwarder whose cache misses the UDP path
+// can fetch and answer without the full handler (see forwarder.BeginMiss).
+// The token is the forwarder's, opaque here.
+type MissWire interface {
+	BeginMiss(qname string, qtype, qclass uint16, do, cd bool) (token any, done <-chan struct{})
+	AppendMiss(out []byte, token any, do bool) (res []byte, an, ns, ar, flags uint16, ok bool)
+	ResolveMiss(ctx context.Context, req *dns.Msg, token any) (*dns.Msg, error)
+}
+
+// missState is what a miss goroutine knows beyond the datagram: the
+// fetch it started, if any, which the full handler then finishes (a miss
+// is never fetched twice), and the query's deadline.
+type missState struct {
+	miss     any       // the forwarder's token for the fetch, nil before it
+	deadline time.Time // arrival + QueryTimeout, as forward's context
+	fetched  bool      // answered from the fetch, not from the cache
+}
+
+// awaitMiss starts (or joins) the fetch of a cache miss, waits for it
+// until the query's deadline and appends the answer as fastCached appends
+// a hit. ok false: the full handler answers, finishing mc.miss if set.
+func (s *Server) awaitMiss(mw MissWire, mc *missState, out []byte, qname string, qtype, qclass uint16, do, cd bool) (res []byte, an, ns, ar, flags uint16, ok bool) {
+	m, done := mw.BeginMiss(qname, qtype, qclass, do, cd)
+	if m == nil {
+		return out, 0, 0, 0, 0, false
+	}
+	mc.miss = m
+	t := time.NewTimer(time.Until(mc.deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		return out, 0, 0, 0, 0, false // the handler's Resolve times out as before
+	}
+	res, an, ns, ar, flags, ok = mw.AppendMiss(out, m, do)
+	mc.fetched = ok
+	return res, an, ns, ar, flags, ok
 }
 
 // chainStaysOut reports whether no CNAME or DNAME among the an answer

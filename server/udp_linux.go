@@ -23,7 +23,10 @@ import (
 // DNS work itself. Source addresses stay raw sockaddrs: parsed without
 // allocation, handed back unchanged to sendmmsg.
 
-type udpSys struct{ fd int }
+type udpSys struct {
+	fd int
+	rc syscall.RawConn // for waiting in the netpoller (see readBatches)
+}
 
 // spinTries is how many non-blocking reads a reader makes before it
 // blocks. Under load the next datagrams are usually a few microseconds
@@ -45,6 +48,7 @@ func newUDPListener(s *Server, conn *net.UDPConn) (*udpListener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("udp socket: %w", err)
 	}
+	l.sys.rc = rc
 	var serr error
 	err = rc.Control(func(fd uintptr) {
 		l.sys.fd = int(fd)
@@ -102,15 +106,37 @@ func (l *udpListener) readBatches() (done bool) {
 		in[i].hdr.Iovlen = 1
 		in[i].hdr.Name = (*byte)(unsafe.Pointer(&names[i]))
 	}
+	var (
+		r     uintptr
+		errno syscall.Errno
+	)
+	// recv reads a batch without waiting; as a RawConn.Read callback it
+	// asks the netpoller to wait while nothing is queued.
+	recv := func(fd uintptr) bool {
+		r, _, errno = syscall.RawSyscall6(unix.SYS_RECVMMSG, fd,
+			uintptr(unsafe.Pointer(&in[0])), udpBatch, unix.MSG_DONTWAIT, 0, 0)
+		return errno != syscall.EAGAIN
+	}
 	for !l.closing.Load() {
 		for i := range in {
 			in[i].hdr.Namelen = uint32(unsafe.Sizeof(names[i]))
 		}
-		var r uintptr
-		errno := syscall.EAGAIN
+		errno = syscall.EAGAIN
 		for try := 0; try < spinTries && errno == syscall.EAGAIN; try++ {
-			r, _, errno = syscall.RawSyscall6(unix.SYS_RECVMMSG, uintptr(l.sys.fd),
-				uintptr(unsafe.Pointer(&in[0])), udpBatch, unix.MSG_DONTWAIT, 0, 0)
+			recv(uintptr(l.sys.fd))
+		}
+		if errno == syscall.EAGAIN && l.inSlow.Load() > 0 {
+			// Full-handler goroutines are in flight (cache misses waiting
+			// on upstreams): wait in the netpoller, which leaves this P to
+			// them. A reader blocked in the kernel keeps its P until the
+			// runtime's monitor takes it back — 20 µs to 10 ms later —
+			// and with GOMAXPROCS=1 every upstream reply waited that long:
+			// misses ran at half the rate with the core half idle.
+			runtime.UnlockOSThread()
+			if err := l.sys.rc.Read(recv); err != nil {
+				errno = syscall.EAGAIN // the shutdown deadline: look at closing
+			}
+			runtime.LockOSThread()
 		}
 		if errno == syscall.EAGAIN {
 			// MSG_WAITFORONE: block for the first datagram, then take what
@@ -149,6 +175,8 @@ func (l *udpListener) readBatches() (done bool) {
 				k++
 			case fastSlow:
 				l.goSlow(pkt, slowAddr(&names[i], ap))
+			case fastMiss:
+				l.goMiss(pkt, ap.Addr(), slowAddr(&names[i], ap), arrived)
 			}
 		}
 		for sent := 0; sent < k; {

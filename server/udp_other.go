@@ -86,6 +86,8 @@ func (l *udpListener) readBatches() (done bool) {
 				k++
 			case fastSlow:
 				l.goSlow(pkt, addr)
+			case fastMiss:
+				l.goMiss(pkt, ip, addr, arrived)
 			}
 		}
 		for sent := 0; sent < k; {

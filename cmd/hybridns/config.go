@@ -127,6 +127,10 @@ type CacheConfig struct {
 	ServFailTTL time.Duration `yaml:"servfail_ttl"`
 	StaleTTL    time.Duration `yaml:"stale_ttl"`
 	Prefetch    int           `yaml:"prefetch"`
+	// NegativeShare is the percentage of entries and max_bytes that
+	// negative answers may fill (default 25), so a random-subdomain flood
+	// cannot evict positive answers.
+	NegativeShare int `yaml:"negative_share"`
 }
 
 // UpstreamConfig tunes upstream exchanges.
@@ -385,6 +389,7 @@ func (c *Config) checkRanges() []error {
 		dur("cache.stale_ttl", c.Cache.StaleTTL, 0, 7*day, "0 (default 24h) to 168h, or -1s for no serve-stale")
 	}
 	num("cache.prefetch", c.Cache.Prefetch, -1, 1_000_000, "0 (default 3) to 1000000 hits, or -1 for no prefetch")
+	num("cache.negative_share", c.Cache.NegativeShare, 0, 90, "0 (default 25) to 90 percent")
 	dur("upstream.timeout", c.Upstream.Timeout, 0, time.Minute, "0 (default 2s) to 1m")
 	dur("upstream.deadline", c.Upstream.Deadline, 0, 2*time.Minute, "0 (default 5s) to 2m")
 	timeout, deadline := cmp.Or(c.Upstream.Timeout, 2*time.Second), cmp.Or(c.Upstream.Deadline, 5*time.Second)

@@ -80,6 +80,7 @@ func rebuildForwarder(cfg *Config, log *slog.Logger, prev forwarderCloser) (forw
 		ServFailTTL:         cfg.Cache.ServFailTTL,
 		StaleTTL:            cfg.Cache.StaleTTL,
 		Prefetch:            cfg.Cache.Prefetch,
+		CacheNegativeShare:  cfg.Cache.NegativeShare,
 		LocalAddrs:          cfg.Listen,
 		VPCCIDR:             cfg.AWS.VPCCIDR,
 		Logger:              log,
