@@ -165,10 +165,13 @@ type client struct {
 	path    int        // for metrics: how the query was answered
 	pol     *policy    // the policy in force for this query
 	miss    *missState // the fetch the UDP path started for this query, if any
+	tcp     bool       // the query came over TCP (or TLS): no TC retry after this
 }
 
 func (s *Server) client(w dns.ResponseWriter) client {
 	c := client{addr: remoteIP(w), pol: s.pol.Load()}
+	_, udp := w.RemoteAddr().(*net.UDPAddr)
+	c.tcp = !udp
 	c.view, c.viewIdx = c.pol.viewOf(c.addr)
 	c.recurse = c.pol.fwd != nil && contains(c.pol.recurse, c.addr)
 	return c
@@ -645,6 +648,18 @@ func (s *Server) forward(m, r *dns.Msg, c client, snap *zonestore.Snapshot, qnam
 			s.chase(m, r, c, snap, kept, cut, qtype, r.RecursionDesired)
 		}
 		return
+	}
+	if resp.Truncated {
+		// The upstream's answer did not fit in UDP and the forwarder's TCP
+		// retry failed. A UDP client is told so (TC) and retries over TCP,
+		// which tries the upstream over TCP again; over TCP nothing bigger
+		// can come, so it is a failure, as Unbound answers.
+		if c.tcp {
+			s.stats.ServFail.Add(1)
+			m.Rcode = dns.RcodeServerFailure
+			return
+		}
+		m.Truncated = true
 	}
 	m.Rcode = resp.Rcode
 	m.AuthenticatedData = resp.AuthenticatedData

@@ -57,14 +57,14 @@ func TestUDPMissFallsBackWithoutRefetch(t *testing.T) {
 		noEDNS bool
 		check  func(r *dns.Msg) bool
 	}{
-		// forward relays the empty TC reply without its TC bit (as before
-		// this path existed).
+		// The upstream truncates and its TCP retry fails (this stub
+		// serves UDP only): the client gets TC and retries over TCP.
 		{"truncated, not cached", func(w dns.ResponseWriter, r *dns.Msg) {
 			m := new(dns.Msg)
 			m.SetReply(r)
 			m.Truncated = true
 			w.WriteMsg(m)
-		}, false, func(r *dns.Msg) bool { return r.Rcode == dns.RcodeSuccess && len(r.Answer) == 0 }},
+		}, false, func(r *dns.Msg) bool { return r.Rcode == dns.RcodeSuccess && r.Truncated && len(r.Answer) == 0 }},
 		{"refused: remembered SERVFAIL", func(w dns.ResponseWriter, r *dns.Msg) {
 			m := new(dns.Msg)
 			m.SetRcode(r, dns.RcodeRefused)
@@ -187,4 +187,39 @@ func BenchmarkForwardMiss(b *testing.B) {
 			}
 		}
 	})
+}
+
+// An upstream answer that does not fit in UDP, with the TCP retry failing
+// (the stub serves UDP only): a UDP client gets TC and comes back over TCP,
+// where the same failure is a SERVFAIL — never an empty NOERROR that a
+// stub resolver would take as "no such records".
+func TestTruncatedUpstreamPerTransport(t *testing.T) {
+	addr, _ := fwdtest.Upstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Truncated = true
+		w.WriteMsg(m)
+	})
+	s, _ := missServer(t, addr)
+	for _, tc := range []struct {
+		net, addr string
+		rcode     int
+		tc        bool
+	}{
+		{"udp", s.udp, dns.RcodeSuccess, true},
+		{"tcp", s.tcp, dns.RcodeServerFailure, false},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion("big.example.", dns.TypeTXT)
+		m.SetEdns0(1232, false)
+		c := &dns.Client{Net: tc.net, Timeout: 8 * time.Second}
+		r, _, err := c.Exchange(m, tc.addr)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.net, err)
+		}
+		if r.Rcode != tc.rcode || r.Truncated != tc.tc || len(r.Answer) != 0 {
+			t.Errorf("%s: rcode %s TC %v answers %d; want %s TC %v none", tc.net,
+				dns.RcodeToString[r.Rcode], r.Truncated, len(r.Answer), dns.RcodeToString[tc.rcode], tc.tc)
+		}
+	}
 }
