@@ -4,7 +4,11 @@
 #
 #   test/bench/run.sh auth      hybridns vs Knot, authoritative for bench.example.
 #   test/bench/run.sh forward   hybridns vs Unbound, forwarding to a Knot upstream
-#   test/bench/run.sh all       both
+#   test/bench/run.sh forward-miss  hybridns vs Unbound, every query a cache miss
+#                               (a fresh name each, NXDOMAIN from the Knot upstream)
+#   test/bench/run.sh zone-scale    hybridns vs Knot loading a 1,000,000-record zone
+#                               file: seconds until the last record answers, and RSS
+#   test/bench/run.sh all       auth, forward and forward-miss
 #
 # Environment:
 #   BENCH_SECONDS      length of each measured dnsperf run (default 10)
@@ -16,6 +20,9 @@
 #   BENCH_QUIET_WAIT   wait up to this many seconds before each server's run
 #                      for other processes to go quiet (default 60; 0 = don't)
 #   BENCH_KEEP         if set, keep the temp dir (configs, logs, dnsperf output)
+#   BENCH_RECORDS      zone-scale: records in the generated zone (default 1000000)
+#   BENCH_SETTLE       zone-scale: seconds after the first answer before the
+#                      settled RSS is read (default 5)
 #
 # Layout: the server under test is pinned to core 1 (taskset -c 1), dnsperf to
 # core 0. Servers are measured one after the other, never two at once.
@@ -23,25 +30,33 @@ set -euo pipefail
 
 usage() {
 	cat <<'EOF'
-usage: test/bench/run.sh auth|forward|all
+usage: test/bench/run.sh auth|forward|forward-miss|zone-scale|all
 
   auth     hybridns vs Knot as authoritative servers for a generated
            10,000-name zone (bench.example.)
   forward  hybridns vs Unbound as caching forwarders to a Knot upstream,
            with a query set that is >= 99% cache hits after warm-up
-  all      both
+  forward-miss
+           hybridns vs Unbound as forwarders to a Knot upstream, every
+           query a name never asked before (NXDOMAIN upstream): the miss path
+  zone-scale
+           hybridns vs Knot loading a generated 1,000,000-record zone file:
+           seconds from start until the last record answers, and resident
+           memory once loaded (servers not pinned, no load running)
+  all      auth, forward and forward-miss
 
 environment: BENCH_SECONDS (10), BENCH_WARMUP (2), BENCH_ROUNDS (1),
              BENCH_OUTSTANDING (200), BENCH_QUIET_WAIT (60),
              HYBRIDNS_BIN (default: build ./cmd/hybridns),
-             BENCH_KEEP (keep the temp dir)
+             BENCH_KEEP (keep the temp dir), BENCH_RECORDS (1000000),
+             BENCH_SETTLE (5)
 needs: go, dnsperf, dig, taskset, python3, knotd, knotc; unbound for forward
 EOF
 }
 
 MODE=${1:-}
 case "$MODE" in
-auth | forward | all) ;;
+auth | forward | forward-miss | zone-scale | all) ;;
 -h | --help | help)
 	usage
 	exit 0
@@ -61,7 +76,9 @@ BENCH_WARMUP=${BENCH_WARMUP:-2}
 BENCH_ROUNDS=${BENCH_ROUNDS:-1}
 BENCH_QUIET_WAIT=${BENCH_QUIET_WAIT:-60}
 BENCH_OUTSTANDING=${BENCH_OUTSTANDING:-200}
-for v in BENCH_SECONDS BENCH_WARMUP BENCH_ROUNDS BENCH_OUTSTANDING BENCH_QUIET_WAIT; do
+BENCH_RECORDS=${BENCH_RECORDS:-1000000}
+BENCH_SETTLE=${BENCH_SETTLE:-5}
+for v in BENCH_SECONDS BENCH_WARMUP BENCH_ROUNDS BENCH_OUTSTANDING BENCH_QUIET_WAIT BENCH_RECORDS BENCH_SETTLE; do
 	if ! [[ ${!v} =~ ^[0-9]+$ ]] || [[ $v != BENCH_QUIET_WAIT && ${!v} == 0 ]]; then
 		echo "run.sh: $v must be a whole number (> 0, except BENCH_QUIET_WAIT), got '${!v}'" >&2
 		exit 2
@@ -104,7 +121,7 @@ need() {
 	fi
 }
 need go dnsperf dig taskset python3 knotd knotc awk
-if [[ $MODE != auth ]]; then need unbound unbound-checkconf; fi
+if [[ $MODE == forward* || $MODE == all ]]; then need unbound unbound-checkconf; fi
 if ! taskset -c "$SERVER_CPU" true 2>/dev/null || ! taskset -c "$CLIENT_CPU" true 2>/dev/null; then
 	echo "run.sh: cannot pin to cores $CLIENT_CPU and $SERVER_CPU (needs 2 cores)" >&2
 	exit 1
@@ -256,19 +273,24 @@ spawn() {
 	PIDS+=("$SERVER_PID")
 }
 
-# knot_conf DIR PORT ZONEDIR: write DIR/knot.conf for one zone.
+# knot_conf DIR PORT ZONEDIR [WORKERS]: write DIR/knot.conf for one zone.
+# WORKERS "default" leaves Knot's thread counts at its defaults (zone-scale,
+# where no query load runs and every server may use every core).
 knot_conf() {
-	local dir=$1 port=$2 zonedir=$3
+	local dir=$1 port=$2 zonedir=$3 workers=${4:-1} threads=
 	mkdir -p "$dir/run" "$dir/db"
+	if [[ $workers != default ]]; then
+		threads="    background-workers: $workers
+    udp-workers: $workers
+    tcp-workers: $workers"
+	fi
 	cat >"$dir/knot.conf" <<EOF
 server:
     rundir: "$dir/run"
     # Root here; stay root (the default would need a 'knot' user).
     user: root:root
     listen: 127.0.0.1@$port
-    background-workers: 1
-    udp-workers: 1
-    tcp-workers: 1
+$threads
 database:
     storage: "$dir/db"
 control:
@@ -447,7 +469,7 @@ dnsperf_run() {
 	c0=$CHILD_CPU
 	w0=$(date +%s.%N)
 	taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$queries" \
-		-l "$secs" -c 1 -T 1 -q "$DNSPERF_Q" -t "$DNSPERF_TIMEOUT" >"$out" 2>&1 </dev/null &
+		-l "$secs" -c 1 -T 1 -q "$DNSPERF_Q" -t "$DNSPERF_TIMEOUT" ${DNSPERF_EXTRA:-} >"$out" 2>&1 </dev/null &
 	pid=$!
 	PIDS+=("$pid")
 	wait "$pid" || rc=$?
@@ -469,16 +491,23 @@ measure() {
 	local mode=$1 name=$2 pid=$3 port=$4 queries=$5 dir=$6 updir=${7:-} round=$8
 	local out="$dir/dnsperf.$round.out" t0 t1 w0 w1 b0 b1 clicpu srvcpu othercpu respsize qps lost rcodes extra="" upw up0 up1 completed
 	wait_quiet
+	local wq=$queries mq=$queries
+	if [[ -n ${QUERY_FILE_FN:-} ]]; then
+		# Fresh names for this server, round and phase (forward-miss).
+		wq=$("$QUERY_FILE_FN" "$dir" "$name" "$round" warmup "$BENCH_WARMUP")
+		mq=$("$QUERY_FILE_FN" "$dir" "$name" "$round" measured "$BENCH_SECONDS")
+	fi
 	log "$name: warm-up ${BENCH_WARMUP}s"
 	if [[ -n $updir ]]; then upw=$(knot_queries "$updir"); fi
-	dnsperf_run "$dir/warmup.$round.out" "$BENCH_WARMUP" "$port" "$queries"
+	dnsperf_run "$dir/warmup.$round.out" "$BENCH_WARMUP" "$port" "$wq"
 	if [[ -n $updir ]]; then up0=$(knot_queries "$updir"); fi
 	log "$name: measuring ${BENCH_SECONDS}s"
 	t0=$(cpu_ticks "$pid")
 	b0=$(busy_ticks)
 	w0=$(date +%s.%N)
-	dnsperf_run "$out" "$BENCH_SECONDS" "$port" "$queries"
+	dnsperf_run "$out" "$BENCH_SECONDS" "$port" "$mq"
 	clicpu=$DNSPERF_CPU
+	if [[ -n ${QUERY_FILE_FN:-} ]]; then rm -f "$wq" "$mq"; fi
 	w1=$(date +%s.%N)
 	b1=$(busy_ticks)
 	t1=$(cpu_ticks "$pid")
@@ -564,18 +593,26 @@ bench_auth() {
 	done
 }
 
+# start_upstream MODE DIR: the Knot upstream of the forwarding modes, on core
+# 0, serving DIR/zones and checked with DIR/checks; sets UP_PID and UP_PORT.
+UP_PID= UP_PORT=
+start_upstream() {
+	free_port
+	UP_PORT=$FREE_PORT
+	log "$1: upstream knot on 127.0.0.1:$UP_PORT, core $CLIENT_CPU"
+	start_knot "$2/upstream" "$UP_PORT" "$2/zones" "$CLIENT_CPU"
+	UP_PID=$SERVER_PID
+	wait_ready "upstream knot" "$UP_PID" "$UP_PORT" "$2/upstream/log" "$CLIENT_CPU" || die "upstream Knot did not start"
+	sanity "upstream knot" "$UP_PORT" "$2/checks" aa || die "upstream Knot gives wrong answers"
+}
+
 bench_forward() {
 	local d=$TMP/forward r up uport
 	gen forward "$d"
 	# The upstream shares core 0 with dnsperf rather than competing with the
 	# server under test; after warm-up it sees almost no traffic (cache hits).
-	free_port
-	uport=$FREE_PORT
-	log "forward: upstream knot on 127.0.0.1:$uport, core $CLIENT_CPU"
-	start_knot "$d/upstream" "$uport" "$d/zones" "$CLIENT_CPU"
-	up=$SERVER_PID
-	wait_ready "upstream knot" "$up" "$uport" "$d/upstream/log" "$CLIENT_CPU" || die "upstream Knot did not start"
-	sanity "upstream knot" "$uport" "$d/checks" aa || die "upstream Knot gives wrong answers"
+	start_upstream forward "$d"
+	up=$UP_PID uport=$UP_PORT
 	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
 		free_port
 		bench_one forward hybridns "$r" start_hybridns_forward "$d/checks" ra "$d/queries" "$d/upstream" \
@@ -585,6 +622,134 @@ bench_forward() {
 			"$d/unbound.$r" "$FREE_PORT" "$uport" "$SERVER_CPU"
 	done
 	stop_pid "$up"
+}
+
+# miss_queries DIR NAME ROUND PHASE SECONDS: write a query file of names no
+# one has asked before (tagged with server, round and phase) with enough lines
+# for MISS_QPS_MAX qps over SECONDS, and print its path. dnsperf reads it once
+# (-n 1), so a name is never repeated even if a server is faster than that.
+MISS_QPS_MAX=80000
+miss_queries() {
+	local dir=$1 name=$2 round=$3 phase=$4 secs=$5 f
+	f="$dir/queries.$phase.$round"
+	"$TMP/gen" -mode miss -origin "$ORIGIN" -tag "$name$round$phase" -count $((MISS_QPS_MAX * secs)) \
+		-seed "$round" -queries "$f" || die "gen -mode miss failed"
+	echo "$f"
+}
+
+bench_forward_miss() {
+	local d=$TMP/forward-miss r up uport
+	gen forward "$d"
+	# As in forward, the upstream shares core 0 with dnsperf; here it answers
+	# every query (NXDOMAIN), so its work is part of each server's run alike.
+	start_upstream forward-miss "$d"
+	up=$UP_PID uport=$UP_PORT
+	QUERY_FILE_FN=miss_queries
+	DNSPERF_EXTRA="-n 1"
+	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+		free_port
+		bench_one forward-miss hybridns "$r" start_hybridns_forward "$d/checks" ra "" "$d/upstream" \
+			"$d/hybridns.$r" "$FREE_PORT" "$uport" "$SERVER_CPU"
+		free_port
+		bench_one forward-miss unbound "$r" start_unbound "$d/checks" ra "" "$d/upstream" \
+			"$d/unbound.$r" "$FREE_PORT" "$uport" "$SERVER_CPU"
+	done
+	QUERY_FILE_FN=
+	DNSPERF_EXTRA=
+	stop_pid "$up"
+}
+
+# ---------------------------------------------------------------------------
+# zone-scale: load time and memory of a large zone file.
+
+SCALE=() # "server|round|seconds|rss-at-answer-KiB|rss-settled-KiB"
+
+rss_kib() { # PID: resident set size in KiB
+	awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0
+}
+
+start_hybridns_scale() { # DIR PORT ZONEDIR
+	mkdir -p "$1"
+	spawn "$1/log" "0-1" "$HYBRIDNS" serve --listen "127.0.0.1:$2" --zone-dir "$3"
+}
+start_knot_scale() { # DIR PORT ZONEDIR
+	knot_conf "$1" "$2" "$3" default
+	spawn "$1/log" "0-1" knotd -c "$1/knot.conf"
+}
+
+# scale_one NAME ROUND START DIR ZONEDIR LAST CHECKS: start the server, time
+# until LAST answers, read its RSS then and BENCH_SETTLE s later, check it.
+scale_one() {
+	local name=$1 round=$2 start=$3 dir=$4 zonedir=$5 last=$6 checks=$7 port t0 at pid secs rss0 rss1
+	free_port
+	port=$FREE_PORT
+	wait_quiet
+	log "$name: loading on 127.0.0.1:$port (round $round)"
+	t0=$(date +%s.%N)
+	"$start" "$dir" "$port" "$zonedir"
+	pid=$SERVER_PID
+	if ! at=$("$TMP/gen" -mode wait -server "127.0.0.1:$port" -qname "$last" -timeout 180s); then
+		echo "run.sh: $name never answered $last; last lines of its log:" >&2
+		tail -n 20 "$dir/log" >&2 || true
+		stop_pid "$pid"
+		SCALE+=("$name|$round|BROKEN|-|-")
+		return
+	fi
+	rss0=$(rss_kib "$pid")
+	secs=$(awk -v a="$t0" -v b="$at" 'BEGIN { printf "%.2f", b - a }')
+	# Settled: what the process holds once the load's garbage is gone (a
+	# wait for the servers' own background work, not synchronization).
+	sleep "$BENCH_SETTLE"
+	rss1=$(rss_kib "$pid")
+	if ! sanity "$name" "$port" "$checks" aa; then
+		stop_pid "$pid"
+		SCALE+=("$name|$round|BROKEN|-|-")
+		return
+	fi
+	log "$name: answered after ${secs}s, RSS $((rss0 / 1024)) MiB, settled $((rss1 / 1024)) MiB"
+	SCALE+=("$name|$round|$secs|$rss0|$rss1")
+	stop_pid "$pid"
+}
+
+bench_zone_scale() {
+	local d=$TMP/zone-scale r last
+	mkdir -p "$d/zones"
+	"$TMP/gen" -mode scale -origin "$ORIGIN" -records "$BENCH_RECORDS" \
+		-zone "$d/zones/${ORIGIN%.}.zone" -checks "$d/checks" || die "gen -mode scale failed"
+	last=$(awk 'NR == 2 {print $1}' "$d/checks")
+	log "zone-scale: $BENCH_RECORDS records ($(($(stat -c %s "$d/zones/${ORIGIN%.}.zone") / 1048576)) MiB), last name $last"
+	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+		scale_one hybridns "$r" start_hybridns_scale "$d/hybridns.$r" "$d/zones" "$last" "$d/checks"
+		scale_one knot "$r" start_knot_scale "$d/knot.$r" "$d/zones" "$last" "$d/checks"
+	done
+}
+
+report_scale() {
+	local line name round secs rss0 rss1
+	echo
+	echo "## zone-scale: hybridns vs knot, a $BENCH_RECORDS-record zone file (both servers on both cores)"
+	printf '%-9s %5s %9s %14s %14s\n' server round seconds rss-answer rss-settled
+	for line in "${SCALE[@]}"; do
+		IFS='|' read -r name round secs rss0 rss1 <<<"$line"
+		[[ $rss0 == - ]] || rss0="$((rss0 / 1024)) MiB"
+		[[ $rss1 == - ]] || rss1="$((rss1 / 1024)) MiB"
+		printf '%-9s %5s %9s %14s %14s\n' "$name" "$round" "$secs" "$rss0" "$rss1"
+	done
+	printf '%s\n' "${SCALE[@]}" | awk -F'|' '
+		function median(a, n,   i, j, t) {
+			for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+			return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+		}
+		$3 ~ /^[0-9.]+$/ {
+			if ($1 == "hybridns") { ht[++nh] = $3; hm[nh] = $5 } else { kt[++nk] = $3; km[nk] = $5 }
+		}
+		END {
+			if (nh == 0 || nk == 0) { print "ratio hybridns/knot: n/a (a server was not measured)"; exit }
+			a = median(ht, nh); b = median(kt, nk)
+			printf "load-time ratio hybridns/knot: %.2f   (median seconds %.2f / %.2f; <= 1.00 is the goal)\n", a / b, a, b
+			a = median(hm, nh); b = median(km, nk)
+			printf "memory ratio hybridns/knot:    %.2f   (median settled RSS %.0f / %.0f MiB; <= 1.00 is the goal)\n", a / b, a / 1024, b / 1024
+		}'
 }
 
 # report MODE REFERENCE: the table and the ratio of median qps.
@@ -638,22 +803,28 @@ build_hybridns
 case "$MODE" in
 auth) bench_auth ;;
 forward) bench_forward ;;
+forward-miss) bench_forward_miss ;;
+zone-scale) bench_zone_scale ;;
 all)
 	bench_auth
 	bench_forward
+	bench_forward_miss
 	;;
 esac
 
 case "$MODE" in
 auth) report auth knot ;;
 forward) report forward unbound ;;
+forward-miss) report forward-miss unbound ;;
+zone-scale) report_scale ;;
 all)
 	report auth knot
 	report forward unbound
+	report forward-miss unbound
 	;;
 esac
 
 # Exit non-zero if any server was broken, so CI-like callers notice.
-for line in "${RESULTS[@]}"; do
+for line in "${RESULTS[@]}" "${SCALE[@]}"; do
 	if [[ $line == *"|BROKEN|"* ]]; then exit 1; fi
 done

@@ -26,6 +26,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -409,7 +410,7 @@ func writeFile(path string, f func(io.Writer) error) error {
 }
 
 func main() {
-	mode := flag.String("mode", "auth", "auth or forward")
+	mode := flag.String("mode", "auth", "auth, forward, miss (unique cache-miss queries), scale (a large zone) or wait (poll until answered)")
 	origin := flag.String("origin", "bench.example.", "zone apex")
 	names := flag.Int("names", 10000, "number of owner names in the zone")
 	lines := flag.Int("lines", 50000, "minimum number of query lines")
@@ -418,8 +419,26 @@ func main() {
 	zone := flag.String("zone", "", "zone file to write (required)")
 	queries := flag.String("queries", "", "dnsperf query file to write (required)")
 	checks := flag.String("checks", "", "sanity-check file to write (optional)")
+	count := flag.Int("count", 100000, "miss mode: number of query lines")
+	tag := flag.String("tag", "", "miss mode: label that makes this file's names unique")
+	records := flag.Int("records", 1000000, "scale mode: number of records in the zone")
+	server := flag.String("server", "", "wait mode: server address (host:port)")
+	qname := flag.String("qname", "", "wait mode: name to ask for (type A)")
+	timeout := flag.Duration("timeout", 120*time.Second, "wait mode: give up after this long")
 	flag.Parse()
-	if *zone == "" || *queries == "" || flag.NArg() != 0 {
+	if flag.NArg() != 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	switch *mode {
+	case "miss", "scale", "wait":
+		if err := runScale(*mode, *origin, *queries, *zone, *checks, *tag, *count, *records, *seed, *server, *qname, *timeout); err != nil {
+			fmt.Fprintln(os.Stderr, "gen:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *zone == "" || *queries == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
