@@ -2,10 +2,13 @@ package zonestore
 
 import (
 	"errors"
+	"io"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
+	"testing/iotest"
 )
 
 const soaLines = "@ 300 IN SOA ns1 hostmaster ( 1 3600 600\n  86400 300 )\n@ IN NS ns1\nns1 IN A 192.0.2.53\n"
@@ -172,4 +175,35 @@ func FuzzParallelParse(f *testing.F) {
 			t.Errorf("got:\n%s\nwant:\n%s", got, want)
 		}
 	})
+}
+
+// TestParseZoneWithReaders: whatever the reader (one that knows its length,
+// a file, one that does not), ParseZoneWith reads it whole; a read error
+// names the file.
+func TestParseZoneWithReaders(t *testing.T) {
+	text := "$TTL 300\n" + soaLines + "a A 192.0.2.1\n"
+	want := outcome(parseExact([]byte(text), "corp.example.", "db.corp", ParseOptions{}))
+	path := t.TempDir() + "/db.corp"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for name, r := range map[string]io.Reader{
+		"strings": strings.NewReader(text),
+		"file":    f,
+		"unsized": iotest.OneByteReader(strings.NewReader(text)),
+	} {
+		if got := outcome(ParseZoneWith(r, "corp.example.", "db.corp", ParseOptions{})); got != want {
+			t.Errorf("%s: got\n%s\nwant\n%s", name, got, want)
+		}
+	}
+	boom := errors.New("boom")
+	_, err = ParseZoneWith(iotest.ErrReader(boom), "corp.example.", "db.corp", ParseOptions{})
+	if !errors.Is(err, boom) || !strings.HasPrefix(err.Error(), "db.corp: ") {
+		t.Errorf("read error: %v", err)
+	}
 }

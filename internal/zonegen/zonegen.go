@@ -2,8 +2,10 @@
 // memory measurements: an SOA, two NS and their addresses, then records of
 // mixed types (A, AAAA, CNAME, MX, TXT) under distinct owner names, the last
 // one "last.<origin> A", so a client can poll until the whole file is served.
-// The text looks like what `dig AXFR` or test/bench/gen writes: one record a
-// line, absolute names, explicit TTL and class, tab separated.
+// The text looks like what `dig AXFR` writes: one record a line, absolute
+// names, explicit TTL and class, tab separated (test/bench/gen -mode scale,
+// which run.sh zone-scale uses, writes the other common shape: names
+// relative to $ORIGIN). Go benchmarks and tests import this one.
 package zonegen
 
 import (
