@@ -85,6 +85,7 @@ func (d *daemon) startViewLoaders(ctx context.Context, cfg *Config) {
 		}
 		l := zonedir.New(v.ZoneDir, d.store, v.Name, d.log.With(slog.String("view", v.Name)))
 		l.Reject = func(origin string) error { return ruleConflict(d.config(), origin) }
+		l.Parsed = d.releaser.parsed
 		l.SetOptions(cfg.zoneOptions())
 		l.SetZones(zoneEntries(v.Zones))
 		_ = l.Scan()

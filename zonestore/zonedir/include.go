@@ -85,7 +85,7 @@ func (i memInfo) Sys() any           { return nil }
 // $INCLUDEs restricted to root; it returns the zone and the included files.
 func parseFile(root, path string, data []byte, origin string, o Options) (*zonestore.Zone, map[string]stamp, error) {
 	inc := &includeFS{root: root, abs: filepath.IsAbs(path), maxBytes: o.MaxBytes}
-	z, err := zonestore.ParseZoneWith(bytes.NewReader(data), origin, path, zonestore.ParseOptions{MaxRecords: o.MaxRecords, Include: inc})
+	z, err := zonestore.ParseZoneData(data, origin, path, zonestore.ParseOptions{MaxRecords: o.MaxRecords, Include: inc})
 	return z, inc.opened, err
 }
 
