@@ -307,9 +307,8 @@ func feedParallel(b *Builder, data []byte, chunks []chunk, file string, maxRecor
 			if n++; maxRecords > 0 && n > maxRecords {
 				return false
 			}
-			// TODO(AddOwned): the record is ours to hand over; Builder.Add
-			// copies it.
-			if b.Add(rr) != nil {
+			// The record is ours to hand over: no copy.
+			if b.AddOwned(rr) != nil {
 				return false
 			}
 			res.rrs[j] = nil // garbage now, not held until the chunk ends

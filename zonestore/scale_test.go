@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"hybridns/internal/zonegen"
+	"hybridns/zonestore/internal/zonegen"
 )
 
 // scaleRecords is the size of the zone BenchmarkParseZoneScale loads
@@ -29,7 +29,7 @@ var scaleZone = sync.OnceValue(func() []byte {
 })
 
 // BenchmarkParseZoneScale parses and builds a generated zone of a million
-// records (see internal/zonegen), the load-time figure of issue 13: in
+// records (see zonestore/internal/zonegen), the load-time figure of issue 13: in
 // chunks on every CPU (as the daemon does) and in one pass.
 func BenchmarkParseZoneScale(b *testing.B) {
 	data := scaleZone()

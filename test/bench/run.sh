@@ -382,11 +382,11 @@ build_hybridns() {
 # matches the one-worker configuration of Knot and Unbound.
 start_hybridns_auth() { # DIR PORT ZONEDIR CPU
 	mkdir -p "$1"
-	spawn "$1/log" "$4" env GOMAXPROCS=1 "$HYBRIDNS" serve --listen "127.0.0.1:$2" --zone-dir "$3"
+	spawn "$1/log" "$4" env GOMAXPROCS=1 "$HYBRIDNS" serve --http-listen off --listen "127.0.0.1:$2" --zone-dir "$3"
 }
 start_hybridns_forward() { # DIR PORT UPSTREAM_PORT CPU
 	mkdir -p "$1"
-	spawn "$1/log" "$4" env GOMAXPROCS=1 "$HYBRIDNS" serve --listen "127.0.0.1:$2" \
+	spawn "$1/log" "$4" env GOMAXPROCS=1 "$HYBRIDNS" serve --http-listen off --listen "127.0.0.1:$2" \
 		--forward-default "127.0.0.1:$3" --allow-recursion 127.0.0.0/8
 }
 
@@ -670,7 +670,7 @@ rss_kib() { # PID: resident set size in KiB
 
 start_hybridns_scale() { # DIR PORT ZONEDIR
 	mkdir -p "$1"
-	spawn "$1/log" "0-1" "$HYBRIDNS" serve --listen "127.0.0.1:$2" --zone-dir "$3"
+	spawn "$1/log" "0-1" "$HYBRIDNS" serve --http-listen off --listen "127.0.0.1:$2" --zone-dir "$3"
 }
 start_knot_scale() { # DIR PORT ZONEDIR
 	knot_conf "$1" "$2" "$3" default
