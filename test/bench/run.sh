@@ -8,7 +8,8 @@
 #                               (a fresh name each, NXDOMAIN from the Knot upstream)
 #   test/bench/run.sh zone-scale    hybridns vs Knot loading a 1,000,000-record zone
 #                               file: seconds until the last record answers, and RSS
-#   test/bench/run.sh all       auth, forward and forward-miss
+#   test/bench/run.sh auth-tcp  the same over TCP (dnsperf -m tcp)
+#   test/bench/run.sh all       auth, auth-tcp, forward and forward-miss
 #
 # Environment:
 #   BENCH_SECONDS      length of each measured dnsperf run (default 10)
@@ -30,12 +31,13 @@ set -euo pipefail
 
 usage() {
 	cat <<'EOF'
-usage: test/bench/run.sh auth|forward|forward-miss|zone-scale|all
+usage: test/bench/run.sh auth|auth-tcp|forward|forward-miss|zone-scale|all
 
   auth     hybridns vs Knot as authoritative servers for a generated
            10,000-name zone (bench.example.)
   forward  hybridns vs Unbound as caching forwarders to a Knot upstream,
            with a query set that is >= 99% cache hits after warm-up
+  auth-tcp the same over TCP (dnsperf -m tcp)
   forward-miss
            hybridns vs Unbound as forwarders to a Knot upstream, every
            query a name never asked before (NXDOMAIN upstream): the miss path
@@ -43,7 +45,7 @@ usage: test/bench/run.sh auth|forward|forward-miss|zone-scale|all
            hybridns vs Knot loading a generated 1,000,000-record zone file:
            seconds from start until the last record answers, and resident
            memory once loaded (servers not pinned, no load running)
-  all      auth, forward and forward-miss
+  all      auth, auth-tcp, forward and forward-miss
 
 environment: BENCH_SECONDS (10), BENCH_WARMUP (2), BENCH_ROUNDS (1),
              BENCH_OUTSTANDING (200), BENCH_QUIET_WAIT (60),
@@ -56,7 +58,7 @@ EOF
 
 MODE=${1:-}
 case "$MODE" in
-auth | forward | forward-miss | zone-scale | all) ;;
+auth | auth-tcp | forward | forward-miss | zone-scale | all) ;;
 -h | --help | help)
 	usage
 	exit 0
@@ -579,18 +581,22 @@ gen() { # MODE DIR: zone in DIR/zones, queries and checks in DIR
 		-zone "$2/zones/${ORIGIN%.}.zone" -queries "$2/queries" -checks "$2/checks"
 }
 
+# bench_auth [MODE]: auth over UDP, or auth-tcp (dnsperf -m tcp: a TCP
+# connection per dnsperf client, queries pipelined on it).
 bench_auth() {
-	local d=$TMP/auth r
+	local mode=${1:-auth} d=$TMP/${1:-auth} r
 	gen auth "$d"
-	log "auth: $(wc -l <"$d/queries") queries over a $(grep -vc '^[;$]' "$d/zones/${ORIGIN%.}.zone")-record zone"
+	log "$mode: $(wc -l <"$d/queries") queries over a $(grep -vc '^[;$]' "$d/zones/${ORIGIN%.}.zone")-record zone"
+	[[ $mode != auth-tcp ]] || DNSPERF_EXTRA="-m tcp"
 	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
 		free_port
-		bench_one auth hybridns "$r" start_hybridns_auth "$d/checks" aa "$d/queries" "" \
+		bench_one "$mode" hybridns "$r" start_hybridns_auth "$d/checks" aa "$d/queries" "" \
 			"$d/hybridns.$r" "$FREE_PORT" "$d/zones" "$SERVER_CPU"
 		free_port
-		bench_one auth knot "$r" start_knot "$d/checks" aa "$d/queries" "" \
+		bench_one "$mode" knot "$r" start_knot "$d/checks" aa "$d/queries" "" \
 			"$d/knot.$r" "$FREE_PORT" "$d/zones" "$SERVER_CPU"
 	done
+	DNSPERF_EXTRA=
 }
 
 # start_upstream MODE DIR: the Knot upstream of the forwarding modes, on core
@@ -802,11 +808,13 @@ build_hybridns
 
 case "$MODE" in
 auth) bench_auth ;;
+auth-tcp) bench_auth auth-tcp ;;
 forward) bench_forward ;;
 forward-miss) bench_forward_miss ;;
 zone-scale) bench_zone_scale ;;
 all)
 	bench_auth
+	bench_auth auth-tcp
 	bench_forward
 	bench_forward_miss
 	;;
@@ -814,11 +822,13 @@ esac
 
 case "$MODE" in
 auth) report auth knot ;;
+auth-tcp) report auth-tcp knot ;;
 forward) report forward unbound ;;
 forward-miss) report forward-miss unbound ;;
 zone-scale) report_scale ;;
 all)
 	report auth knot
+	report auth-tcp knot
 	report forward unbound
 	report forward-miss unbound
 	;;
