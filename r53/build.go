@@ -48,15 +48,19 @@ func newZoneBuild(origin, zoneID string) *zoneBuild {
 }
 
 func (zb *zoneBuild) add(sets []types.ResourceRecordSet) {
-	convertSets(sets, func(in types.ResourceRecordSet, rs RecordSet, err error) {
-		if err != nil {
-			zb.skipped = append(zb.skipped, Skipped{Name: deref(in.Name), Type: string(in.Type), SetID: deref(in.SetIdentifier), Err: err})
-			return
-		}
-		if err := addRecordSet(zb.b, zb.origin, zb.bareID, rs); err != nil {
-			zb.skipped = append(zb.skipped, Skipped{Name: rs.Name, Type: string(in.Type), SetID: rs.Policy.SetIdentifier, Err: err})
-		}
-	})
+	convertSets(sets, zb.addConverted)
+}
+
+// addConverted adds one record set, in, as ConvertRecordSet made it (rs
+// or err).
+func (zb *zoneBuild) addConverted(in types.ResourceRecordSet, rs RecordSet, err error) {
+	if err != nil {
+		zb.skipped = append(zb.skipped, Skipped{Name: deref(in.Name), Type: string(in.Type), SetID: deref(in.SetIdentifier), Err: err})
+		return
+	}
+	if err := addRecordSet(zb.b, zb.origin, zb.bareID, rs); err != nil {
+		zb.skipped = append(zb.skipped, Skipped{Name: rs.Name, Type: string(in.Type), SetID: rs.Policy.SetIdentifier, Err: err})
+	}
 }
 
 func (zb *zoneBuild) finish() (*zonestore.Zone, []Skipped, error) {

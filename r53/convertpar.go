@@ -24,24 +24,15 @@ func convertSets(sets []types.ResourceRecordSet, add func(in types.ResourceRecor
 		}
 		return
 	}
-	type chunk struct {
-		out  []RecordSet
-		errs []error
-	}
-	chunks := make([]chunk, (len(sets)+convChunk-1)/convChunk)
+	chunks := make([]converted, (len(sets)+convChunk-1)/convChunk)
 	inOrder(len(chunks), func(i int) {
-		part := sets[i*convChunk : min((i+1)*convChunk, len(sets))]
-		c := &chunks[i]
-		c.out, c.errs = make([]RecordSet, len(part)), make([]error, len(part))
-		for j, in := range part {
-			c.out[j], c.errs[j] = ConvertRecordSet(in)
-		}
+		chunks[i] = convertPart(sets[i*convChunk : min((i+1)*convChunk, len(sets))])
 	}, func(i int) bool {
 		c := &chunks[i]
 		for j, rs := range c.out {
 			add(sets[i*convChunk+j], rs, c.errs[j])
 		}
-		c.out, c.errs = nil, nil
+		*c = converted{}
 		return true
 	})
 }

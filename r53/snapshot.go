@@ -133,7 +133,14 @@ func (m snapshotMeta) hint() int { return min(max(m.Sets, 0), 1<<20) }
 // each part by part as they are decoded, and checks their number against
 // the header.
 func decodeSnapshot(path string, meta snapshotMeta, body []byte, each func([]types.ResourceRecordSet)) error {
-	n, err := decodeLines(body, meta.hint(), each)
+	return decodeSnapshotThen(path, meta, body, func([]types.ResourceRecordSet) struct{} { return struct{}{} },
+		func(part []types.ResourceRecordSet, _ struct{}) { each(part) })
+}
+
+// decodeSnapshotThen is decodeSnapshot with a step run on every part by
+// the decoding goroutine (after), its result handed to each with the part.
+func decodeSnapshotThen[T any](path string, meta snapshotMeta, body []byte, after func([]types.ResourceRecordSet) T, each func([]types.ResourceRecordSet, T)) error {
+	n, err := decodeLines(body, meta.hint(), after, each)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -148,10 +155,11 @@ const decodeChunk = 1 << 20
 
 // decodeLines decodes one record set per non-blank line of data and hands
 // them to each in order, a chunk of whole lines at a time, on the
-// caller's goroutine. Chunks are decoded by every core, a few ahead of
-// each (inOrder), so what each does (build the zone) overlaps decoding.
-// It returns how many record sets there were.
-func decodeLines(data []byte, hint int, each func([]types.ResourceRecordSet)) (int, error) {
+// caller's goroutine, with what after made of them. Chunks are decoded
+// (and after runs) on every core, a few ahead of each (inOrder), so what
+// each does (build the zone) overlaps decoding. It returns how many
+// record sets there were.
+func decodeLines[T any](data []byte, hint int, after func([]types.ResourceRecordSet) T, each func([]types.ResourceRecordSet, T)) (int, error) {
 	var chunks [][]byte
 	for len(data) > 0 {
 		cut := len(data)
@@ -165,6 +173,7 @@ func decodeLines(data []byte, hint int, each func([]types.ResourceRecordSet)) (i
 	}
 	type result struct {
 		sets []types.ResourceRecordSet
+		aux  T
 		err  error
 		line int // of the error, within the chunk
 	}
@@ -173,7 +182,9 @@ func decodeLines(data []byte, hint int, each func([]types.ResourceRecordSet)) (i
 	var err error
 	inOrder(len(chunks), func(i int) {
 		r := &results[i]
-		r.sets = make([]types.ResourceRecordSet, 0, max(hint/len(chunks), 16))
+		// Room for every line of the chunk (a line is at least "{}"):
+		// counting them is cheaper than growing the slice.
+		r.sets = make([]types.ResourceRecordSet, 0, bytes.Count(chunks[i], []byte("\n"))+1)
 		var slabs lineSlabs
 		for rest := chunks[i]; len(rest) > 0; {
 			var line []byte
@@ -181,13 +192,14 @@ func decodeLines(data []byte, hint int, each func([]types.ResourceRecordSet)) (i
 			if len(bytes.TrimSpace(line)) == 0 {
 				continue
 			}
-			var rs types.ResourceRecordSet
-			if err := slabs.decode(line, &rs); err != nil {
+			r.sets = r.sets[:len(r.sets)+1]
+			if err := slabs.decode(line, &r.sets[len(r.sets)-1]); err != nil {
+				r.sets = r.sets[:len(r.sets)-1]
 				r.err, r.line = err, len(r.sets)
 				return
 			}
-			r.sets = append(r.sets, rs)
 		}
+		r.aux = after(r.sets)
 	}, func(i int) bool {
 		r := &results[i]
 		if r.err != nil {
@@ -195,29 +207,48 @@ func decodeLines(data []byte, hint int, each func([]types.ResourceRecordSet)) (i
 			return false
 		}
 		total += len(r.sets)
-		each(r.sets)
-		r.sets = nil
+		each(r.sets, r.aux)
+		*r = result{}
 		return true
 	})
 	return total, err
 }
 
+// converted is a part's record sets as ConvertRecordSet made them.
+type converted struct {
+	out  []RecordSet
+	errs []error
+}
+
+func convertPart(part []types.ResourceRecordSet) converted {
+	c := converted{out: make([]RecordSet, len(part)), errs: make([]error, len(part))}
+	for i, in := range part {
+		c.out[i], c.errs[i] = ConvertRecordSet(in)
+	}
+	return c
+}
+
 // loadSnapshotZone builds a zone from a snapshot file's record sets
 // while they are decoded, with the header's serial in the SOA (as
 // BuildZone(withSerial(sets, serial)) would, without a copy of every
-// set). It returns the sets as the file holds them.
+// set). It returns the sets as the file holds them. The decoding
+// goroutines also convert (ConvertRecordSet is pure): this goroutine
+// only adds to the builder.
 func loadSnapshotZone(path string, meta snapshotMeta, body []byte) ([]types.ResourceRecordSet, *zonestore.Zone, int, error) {
 	zb := newZoneBuild(meta.Name, meta.ID)
+	zb.b.Grow(meta.hint()) // most sets are one record: no regrowth while adding
 	sets := make([]types.ResourceRecordSet, 0, meta.hint())
 	soa := false
-	err := decodeSnapshot(path, meta, body, func(part []types.ResourceRecordSet) {
-		sets = append(sets, part...) // the file's values: part may change now
-		for i := range part {
-			if !soa && part[i].Type == types.RRTypeSoa && len(part[i].ResourceRecords) == 1 { // as withSerial
-				part[i], soa = withSerial(part[i:i+1], meta.Serial)[0], true
+	err := decodeSnapshotThen(path, meta, body, convertPart, func(part []types.ResourceRecordSet, c converted) {
+		sets = append(sets, part...)
+		for i, in := range part {
+			if !soa && in.Type == types.RRTypeSoa && len(in.ResourceRecords) == 1 { // as withSerial
+				soa = true
+				in = withSerial(part[i:i+1], meta.Serial)[0]
+				c.out[i], c.errs[i] = ConvertRecordSet(in)
 			}
+			zb.addConverted(in, c.out[i], c.errs[i])
 		}
-		zb.add(part)
 	})
 	if err != nil {
 		return nil, nil, 0, err

@@ -120,24 +120,27 @@ func (s *lineScanner) str() []byte {
 		return nil
 	}
 	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			v := s.b[start:s.i]
-			s.i++
-			if !utf8.Valid(v) {
-				s.ok = false
-			}
-			return v
-		case c == '\\' || c < 0x20:
+	end := bytes.IndexByte(s.b[start:], '"')
+	if end < 0 {
+		s.ok = false
+		return nil
+	}
+	v := s.b[start : start+end]
+	s.i = start + end + 1
+	// One pass for escapes and control characters; the UTF-8 check runs
+	// only when a byte outside ASCII was seen (rarely).
+	ascii := true
+	for _, c := range v {
+		if c < 0x20 || c == '\\' {
 			s.ok = false
 			return nil
 		}
-		s.i++
+		ascii = ascii && c < utf8.RuneSelf
 	}
-	s.ok = false
-	return nil
+	if !ascii && !utf8.Valid(v) {
+		s.ok = false
+	}
+	return v
 }
 
 func (s *lineScanner) strPtr() *string {
@@ -167,6 +170,16 @@ func (s *lineScanner) int64Ptr() *int64 {
 	if s.i < len(s.b) && (s.b[s.i] == '.' || s.b[s.i] == 'e' || s.b[s.i] == 'E') {
 		s.ok = false
 		return nil
+	}
+	if s.i-digits <= 18 { // cannot overflow: no string, no error value
+		var v int64
+		for _, c := range s.b[digits:s.i] {
+			v = v*10 + int64(c-'0')
+		}
+		if digits > start {
+			v = -v
+		}
+		return s.d.int(v)
 	}
 	v, err := strconv.ParseInt(string(s.b[start:s.i]), 10, 64)
 	if err != nil {
