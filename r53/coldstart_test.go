@@ -3,6 +3,7 @@ package r53
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -351,5 +352,70 @@ func TestLoadLargeSnapshotZone(t *testing.T) {
 	s2, _ := NewSyncer(nil, zonestore.NewStore(), Config{Discover: true, SnapshotDir: dir})
 	if n, err := s2.LoadSnapshots(); n != 0 || err == nil || !strings.Contains(err.Error(), fmt.Sprintf("record set %d:", len(sets)-1)) {
 		t.Fatalf("broken file: loaded %d, err %v", n, err)
+	}
+}
+
+// TestDecodeLinesBlankLines: chunks decode into ranges sized by their
+// line count; blank lines leave gaps that are closed before the parts are
+// handed on. Sets spanning several chunks, with blank lines in various
+// places (none, one per set, runs of them), come out in order, each
+// once, and the parts handed to each are the returned slice in order.
+func TestDecodeLinesBlankLines(t *testing.T) {
+	const n = 30_000 // several 1 MiB chunks
+	var sets []types.ResourceRecordSet
+	for j := range n {
+		sets = append(sets, rrset(fmt.Sprintf("h%d.example.", j), "A", 300, fmt.Sprintf("10.0.%d.%d", j>>8&255, j&255)))
+	}
+	for _, tc := range []struct {
+		name  string
+		blank func(j int) string // lines before set j
+	}{
+		{"none", func(int) string { return "" }},
+		{"every-set", func(int) string { return "\n" }},
+		{"runs", func(j int) string {
+			if j%997 == 0 {
+				return strings.Repeat(" \n", 500)
+			}
+			return ""
+		}},
+		{"first-chunk-only", func(j int) string {
+			if j < 1000 {
+				return "\n\n"
+			}
+			return ""
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body bytes.Buffer
+			for j, rs := range sets {
+				body.WriteString(tc.blank(j))
+				line, err := json.Marshal(rs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body.Write(line)
+				body.WriteByte('\n')
+			}
+			var parts int
+			handed := 0
+			got, err := decodeSnapshot("mem", snapshotMeta{Sets: n}, body.Bytes(), func(part []types.ResourceRecordSet) {
+				parts++
+				handed += len(part)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if parts < 2 || handed != n {
+				t.Fatalf("%d parts, %d sets handed on; want several parts, %d sets", parts, handed, n)
+			}
+			if !reflect.DeepEqual(got, sets) {
+				for j := range min(len(got), len(sets)) {
+					if !reflect.DeepEqual(got[j], sets[j]) {
+						t.Fatalf("set %d: %s, want %s", j, aws.ToString(got[j].Name), aws.ToString(sets[j].Name))
+					}
+				}
+				t.Fatalf("%d sets, want %d", len(got), len(sets))
+			}
+		})
 	}
 }

@@ -106,8 +106,7 @@ func readSnapshot(path string) (snapshotMeta, []types.ResourceRecordSet, error) 
 	if err != nil {
 		return meta, nil, err
 	}
-	sets := make([]types.ResourceRecordSet, 0, meta.hint())
-	err = decodeSnapshot(path, meta, body, func(part []types.ResourceRecordSet) { sets = append(sets, part...) })
+	sets, err := decodeSnapshot(path, meta, body, func([]types.ResourceRecordSet) {})
 	return meta, sets, err
 }
 
@@ -131,23 +130,23 @@ func (m snapshotMeta) hint() int { return min(max(m.Sets, 0), 1<<20) }
 
 // decodeSnapshot decodes body's record sets, in order, handing them to
 // each part by part as they are decoded, and checks their number against
-// the header.
-func decodeSnapshot(path string, meta snapshotMeta, body []byte, each func([]types.ResourceRecordSet)) error {
+// the header. It returns them all; the parts are pieces of that slice.
+func decodeSnapshot(path string, meta snapshotMeta, body []byte, each func([]types.ResourceRecordSet)) ([]types.ResourceRecordSet, error) {
 	return decodeSnapshotThen(path, meta, body, func([]types.ResourceRecordSet) struct{} { return struct{}{} },
 		func(part []types.ResourceRecordSet, _ struct{}) { each(part) })
 }
 
 // decodeSnapshotThen is decodeSnapshot with a step run on every part by
 // the decoding goroutine (after), its result handed to each with the part.
-func decodeSnapshotThen[T any](path string, meta snapshotMeta, body []byte, after func([]types.ResourceRecordSet) T, each func([]types.ResourceRecordSet, T)) error {
-	n, err := decodeLines(body, meta.hint(), after, each)
+func decodeSnapshotThen[T any](path string, meta snapshotMeta, body []byte, after func([]types.ResourceRecordSet) T, each func([]types.ResourceRecordSet, T)) ([]types.ResourceRecordSet, error) {
+	sets, err := decodeLines(body, after, each)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if n != meta.Sets {
-		return fmt.Errorf("%s: %d record sets, header says %d (truncated?)", path, n, meta.Sets)
+	if len(sets) != meta.Sets {
+		return nil, fmt.Errorf("%s: %d record sets, header says %d (truncated?)", path, len(sets), meta.Sets)
 	}
-	return nil
+	return sets, nil
 }
 
 // decodeChunk is how many bytes of lines one decoding task takes.
@@ -157,10 +156,19 @@ const decodeChunk = 1 << 20
 // them to each in order, a chunk of whole lines at a time, on the
 // caller's goroutine, with what after made of them. Chunks are decoded
 // (and after runs) on every core, a few ahead of each (inOrder), so what
-// each does (build the zone) overlaps decoding. It returns how many
-// record sets there were.
-func decodeLines[T any](data []byte, hint int, after func([]types.ResourceRecordSet) T, each func([]types.ResourceRecordSet, T)) (int, error) {
+// each does (build the zone) overlaps decoding. It returns every record
+// set.
+//
+// Every chunk decodes straight into its own range of the one result
+// slice, sized by counting lines (a fast scan), so no set is copied
+// afterwards; blank lines, which leave a range partly empty, cost a copy
+// of the following parts down (on the caller's goroutine, before each
+// sees them: a chunk only ever moves into room of its own or earlier
+// chunks, never into one still being decoded).
+func decodeLines[T any](data []byte, after func([]types.ResourceRecordSet) T, each func([]types.ResourceRecordSet, T)) ([]types.ResourceRecordSet, error) {
 	var chunks [][]byte
+	var offs []int // where each chunk's range starts; one more at the end
+	lines := 0
 	for len(data) > 0 {
 		cut := len(data)
 		if cut > decodeChunk {
@@ -168,23 +176,24 @@ func decodeLines[T any](data []byte, hint int, after func([]types.ResourceRecord
 				cut = decodeChunk + i + 1
 			}
 		}
+		offs = append(offs, lines)
+		lines += bytes.Count(data[:cut], []byte("\n")) + 1
 		chunks = append(chunks, data[:cut])
 		data = data[cut:]
 	}
+	offs = append(offs, lines)
+	all := make([]types.ResourceRecordSet, lines)
 	type result struct {
-		sets []types.ResourceRecordSet
-		aux  T
-		err  error
-		line int // of the error, within the chunk
+		n   int // sets decoded
+		aux T
+		err error
 	}
 	results := make([]result, len(chunks))
 	total := 0
 	var err error
 	inOrder(len(chunks), func(i int) {
 		r := &results[i]
-		// Room for every line of the chunk (a line is at least "{}"):
-		// counting them is cheaper than growing the slice.
-		r.sets = make([]types.ResourceRecordSet, 0, bytes.Count(chunks[i], []byte("\n"))+1)
+		dst := all[offs[i]:offs[i+1]]
 		var slabs lineSlabs
 		for rest := chunks[i]; len(rest) > 0; {
 			var line []byte
@@ -192,26 +201,32 @@ func decodeLines[T any](data []byte, hint int, after func([]types.ResourceRecord
 			if len(bytes.TrimSpace(line)) == 0 {
 				continue
 			}
-			r.sets = r.sets[:len(r.sets)+1]
-			if err := slabs.decode(line, &r.sets[len(r.sets)-1]); err != nil {
-				r.sets = r.sets[:len(r.sets)-1]
-				r.err, r.line = err, len(r.sets)
+			if r.err = slabs.decode(line, &dst[r.n]); r.err != nil {
 				return
 			}
+			r.n++
 		}
-		r.aux = after(r.sets)
+		r.aux = after(dst[:r.n])
 	}, func(i int) bool {
 		r := &results[i]
 		if r.err != nil {
-			err = fmt.Errorf("record set %d: %w", total+r.line+1, r.err)
+			err = fmt.Errorf("record set %d: %w", total+r.n+1, r.err)
 			return false
 		}
-		total += len(r.sets)
-		each(r.sets, r.aux)
+		part := all[total : total+r.n]
+		if total != offs[i] {
+			copy(part, all[offs[i]:offs[i]+r.n])
+			clear(all[total+r.n : offs[i]+r.n]) // no stale pointers past the end
+		}
+		total += r.n
+		each(part, r.aux)
 		*r = result{}
 		return true
 	})
-	return total, err
+	if err != nil {
+		return nil, err
+	}
+	return all[:total:total], nil
 }
 
 // converted is a part's record sets as ConvertRecordSet made them.
@@ -237,10 +252,8 @@ func convertPart(part []types.ResourceRecordSet) converted {
 func loadSnapshotZone(path string, meta snapshotMeta, body []byte) ([]types.ResourceRecordSet, *zonestore.Zone, int, error) {
 	zb := newZoneBuild(meta.Name, meta.ID)
 	zb.b.Grow(meta.hint()) // most sets are one record: no regrowth while adding
-	sets := make([]types.ResourceRecordSet, 0, meta.hint())
 	soa := false
-	err := decodeSnapshotThen(path, meta, body, convertPart, func(part []types.ResourceRecordSet, c converted) {
-		sets = append(sets, part...)
+	sets, err := decodeSnapshotThen(path, meta, body, convertPart, func(part []types.ResourceRecordSet, c converted) {
 		for i, in := range part {
 			if !soa && in.Type == types.RRTypeSoa && len(in.ResourceRecords) == 1 { // as withSerial
 				soa = true
