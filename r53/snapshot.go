@@ -236,7 +236,13 @@ type converted struct {
 }
 
 func convertPart(part []types.ResourceRecordSet) converted {
-	c := converted{out: make([]RecordSet, len(part)), errs: make([]error, len(part))}
+	return converted{}.fill(part)
+}
+
+// fill converts part into c's slices (grown as needed).
+func (c converted) fill(part []types.ResourceRecordSet) converted {
+	c.out = slices.Grow(c.out[:0], len(part))[:len(part)]
+	c.errs = slices.Grow(c.errs[:0], len(part))[:len(part)]
 	for i, in := range part {
 		c.out[i], c.errs[i] = ConvertRecordSet(in)
 	}
@@ -253,7 +259,24 @@ func loadSnapshotZone(path string, meta snapshotMeta, body []byte) ([]types.Reso
 	zb := newZoneBuild(meta.Name, meta.ID)
 	zb.b.Grow(meta.hint()) // most sets are one record: no regrowth while adding
 	soa := false
-	sets, err := decodeSnapshotThen(path, meta, body, convertPart, func(part []types.ResourceRecordSet, c converted) {
+	// The conversions of a part live until it is added: their slices are
+	// reused by the parts after it (a few are in flight), so converting
+	// writes to memory already touched instead of faulting in fresh pages
+	// for every part.
+	var bufs sync.Pool
+	convert := func(part []types.ResourceRecordSet) converted {
+		var c converted
+		if p, ok := bufs.Get().(*converted); ok {
+			c = *p
+		}
+		return c.fill(part)
+	}
+	sets, err := decodeSnapshotThen(path, meta, body, convert, func(part []types.ResourceRecordSet, c converted) {
+		defer func() {
+			clear(c.out) // no records kept alive from the pool
+			clear(c.errs)
+			bufs.Put(&c)
+		}()
 		for i, in := range part {
 			if !soa && in.Type == types.RRTypeSoa && len(in.ResourceRecords) == 1 { // as withSerial
 				soa = true
