@@ -352,7 +352,7 @@ func (s *Server) newDNSServer(srv *dns.Server) *dns.Server {
 	// Every TCP message passes checkQuery first, as UDP datagrams do: one
 	// parser verdict, and error replies built by reply, never miekg's
 	// rewrite of the request.
-	srv.DecorateReader = func(r dns.Reader) dns.Reader { return tcpReader{Reader: r, s: s} }
+	srv.DecorateReader = func(r dns.Reader) dns.Reader { return &tcpReader{Reader: r, s: s} }
 	return srv
 }
 

@@ -229,7 +229,7 @@ func (s *Server) fastUDPMiss(pkt []byte, ip netip.Addr, out []byte, scratch *[51
 			resp, act = nil, fastSlow
 		}
 	}()
-	resp, act = s.fastAnswer(pkt, ip, out, scratch, arrived, mc)
+	resp, act = s.fastAnswer(pkt, ip, out, scratch, arrived, mc, false)
 	if act != fastReply || s.rrl == nil {
 		return resp, act
 	}
@@ -279,7 +279,7 @@ func questionEnd(pkt []byte) (int, bool) {
 
 // scratch[:256] holds the question name; scratch[256:] is for names read
 // from cached answers.
-func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[512]byte, arrived time.Time, mc *missState) ([]byte, fastAction) {
+func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[512]byte, arrived time.Time, mc *missState, tcp bool) ([]byte, fastAction) {
 	if len(pkt) < 12 {
 		return nil, fastDrop
 	}
@@ -364,6 +364,9 @@ func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[512
 	} else if qend != len(pkt) {
 		return nil, fastSlow
 	}
+	if tcp {
+		limit = dns.MaxMsgSize // a TCP reply is bounded by its length field only
+	}
 
 	// qname aliases scratch: it must not outlive this call. Find, Match
 	// and LookupWire keep no reference to it.
@@ -378,6 +381,9 @@ func (s *Server) fastAnswer(pkt []byte, ip netip.Addr, out []byte, scratch *[512
 	}
 	z := pol.zoneFor(snap, view, qname)
 	rd := flags&0x0100 != 0
+	if z == nil && tcp {
+		return nil, fastSlow // forwarding over TCP: the full handler
+	}
 	if z == nil {
 		if recurse {
 			resp, act := s.fastCached(pol, snap, view, scratch, pkt, out, qend, flags, qname, qtype, qclass, edns, do, markers, limit, mc)
