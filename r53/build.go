@@ -53,7 +53,7 @@ func (zb *zoneBuild) add(sets []types.ResourceRecordSet) {
 
 // addConverted adds one record set, in, as ConvertRecordSet made it (rs
 // or err).
-func (zb *zoneBuild) addConverted(in types.ResourceRecordSet, rs RecordSet, err error) {
+func (zb *zoneBuild) addConverted(in *types.ResourceRecordSet, rs *RecordSet, err error) {
 	if err != nil {
 		zb.skipped = append(zb.skipped, Skipped{Name: deref(in.Name), Type: string(in.Type), SetID: deref(in.SetIdentifier), Err: err})
 		return
@@ -73,7 +73,7 @@ func (zb *zoneBuild) finish() (*zonestore.Zone, []Skipped, error) {
 
 // addRecordSet puts one converted record set into the builder: plain
 // records as they are, aliases and routing-policy sets as variants.
-func addRecordSet(b *zonestore.Builder, origin, zoneID string, rs RecordSet) error {
+func addRecordSet(b *zonestore.Builder, origin, zoneID string, rs *RecordSet) error {
 	p := policyOf(rs.Policy)
 	if rs.Alias == nil && p == zonestore.PolicySimple {
 		for _, rr := range rs.RRs {

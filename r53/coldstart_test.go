@@ -241,7 +241,7 @@ func BenchmarkColdStart(b *testing.B) {
 			b.ReportMetric(time.Since(start).Seconds(), "s/read")
 			start = time.Now()
 			converted := 0
-			convertSets(rsets, func(_ types.ResourceRecordSet, _ RecordSet, err error) {
+			convertSets(rsets, func(_ *types.ResourceRecordSet, _ *RecordSet, err error) {
 				if err == nil {
 					converted++
 				}

@@ -150,6 +150,12 @@ const (
 // read with RFC 1035 decimal \DDD escapes). Every RR is packed and unpacked once so
 // that its text equals what miekg gives for the same wire data.
 func ConvertRecordSet(in types.ResourceRecordSet) (RecordSet, error) {
+	return convertSetPtr(&in)
+}
+
+// convertSetPtr is ConvertRecordSet without copying the (168-byte) set:
+// a snapshot load converts a million of them.
+func convertSetPtr(in *types.ResourceRecordSet) (RecordSet, error) {
 	rs, err := convertRecordSet(in)
 	if err != nil {
 		setID := ""
@@ -161,7 +167,7 @@ func ConvertRecordSet(in types.ResourceRecordSet) (RecordSet, error) {
 	return rs, nil
 }
 
-func convertRecordSet(in types.ResourceRecordSet) (RecordSet, error) {
+func convertRecordSet(in *types.ResourceRecordSet) (RecordSet, error) {
 	var rs RecordSet
 	if in.Name == nil {
 		return rs, errors.New("missing name")
@@ -236,7 +242,7 @@ func convertAlias(at *types.AliasTarget) (*Alias, error) {
 	}, nil
 }
 
-func convertPolicy(in types.ResourceRecordSet) (Policy, error) {
+func convertPolicy(in *types.ResourceRecordSet) (Policy, error) {
 	p := Policy{
 		SetIdentifier: aws.ToString(in.SetIdentifier),
 		Failover:      string(in.Failover),
@@ -513,6 +519,14 @@ func nameToWire(s string, octal, fold bool) ([]byte, error) {
 // "\052.example.com." is "*.example.com.", "a\100b" is "a\@b.", "a\040b" is "a\ b."
 // and "a\057b" is "a/b.".
 func UnescapeName(s string) (string, error) {
+	if plainName(s) {
+		return s, nil // already what unescapeNameWire gives: no copy
+	}
+	return unescapeNameWire(s)
+}
+
+// unescapeNameWire is UnescapeName by the round trip through wire form.
+func unescapeNameWire(s string) (string, error) {
 	wire, err := nameToWire(s, true, true)
 	if err != nil {
 		return "", err
@@ -522,6 +536,33 @@ func UnescapeName(s string) (string, error) {
 		return "", fmt.Errorf("name %s: %w", shorten(s), err)
 	}
 	return name, nil
+}
+
+// plainName reports whether s is a lower-case FQDN of letters, digits,
+// '-', '_' and '*' only, in non-empty labels of at most 63 bytes, at
+// most 255 bytes in wire form: nameToWire and dns.UnpackDomainName give
+// s back unchanged for such a name (nearly every owner name; the
+// round trip allocates twice). TestUnescapeNamePlain checks both agree.
+func plainName(s string) bool {
+	if len(s) < 2 || len(s) > 254 || s[len(s)-1] != '.' {
+		return false // the root, too long, or no trailing dot: the general way
+	}
+	label := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '.':
+			if label == 0 || label > 63 {
+				return false
+			}
+			label = 0
+			continue
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '*':
+		default:
+			return false
+		}
+		label++
+	}
+	return true
 }
 
 // EscapeName turns a miekg presentation name into Route 53 API form: lower case,

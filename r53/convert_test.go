@@ -509,3 +509,47 @@ func TestFastAddressParse(t *testing.T) {
 		t.Error("address family mix-up accepted")
 	}
 }
+
+// TestUnescapeNamePlain checks the no-copy path of UnescapeName against
+// the wire round trip: every name plainName takes must come back from
+// the round trip unchanged, and names it refuses must still convert.
+func TestUnescapeNamePlain(t *testing.T) {
+	long := strings.Repeat("a", 63)
+	tooLong := strings.Repeat("a", 64)
+	deep := strings.Repeat(long+".", 3) + strings.Repeat("b", 61) + "." // 253 bytes, 255 in wire form
+	for _, tc := range []struct {
+		name  string
+		plain bool
+	}{
+		{"www.example.com.", true},
+		{"*.example.com.", true},
+		{"_dmarc.a-b.example.", true},
+		{"x1.0.example.", true},
+		{long + ".example.", true},
+		{deep, true},
+		{"b" + deep, false}, // 256 bytes in wire form: an error
+		{tooLong + ".example.", false},
+		{".", false},
+		{"a..example.", false},
+		{".example.", false},
+		{"www.example.com", false},
+		{"WWW.example.com.", false},
+		{`\052.example.com.`, false},
+		{"a b.example.", false},
+		{"a@b.example.", false},
+		{"a/b.example.", false},
+		{"a\x80b.example.", false},
+	} {
+		if got := plainName(tc.name); got != tc.plain {
+			t.Errorf("plainName(%q) = %v, want %v", tc.name, got, tc.plain)
+		}
+		slow, slowErr := unescapeNameWire(tc.name)
+		if tc.plain && (slowErr != nil || slow != tc.name) {
+			t.Errorf("plain %q: the round trip gives %q, %v", tc.name, slow, slowErr)
+		}
+		got, err := UnescapeName(tc.name)
+		if got != slow || (err == nil) != (slowErr == nil) {
+			t.Errorf("UnescapeName(%q) = %q, %v; round trip %q, %v", tc.name, got, err, slow, slowErr)
+		}
+	}
+}

@@ -15,12 +15,12 @@ const convChunk = 4096
 // goroutine. A large zone is converted by every core, chunk by chunk, a
 // bounded number of chunks ahead of add (inOrder), so adding one chunk to
 // the builder overlaps converting the next ones and memory stays bounded.
-func convertSets(sets []types.ResourceRecordSet, add func(in types.ResourceRecordSet, rs RecordSet, err error)) {
+func convertSets(sets []types.ResourceRecordSet, add func(in *types.ResourceRecordSet, rs *RecordSet, err error)) {
 	workers := runtime.GOMAXPROCS(0)
 	if len(sets) < 2*convChunk || workers < 2 {
-		for _, in := range sets {
-			rs, err := ConvertRecordSet(in)
-			add(in, rs, err)
+		for i := range sets {
+			rs, err := convertSetPtr(&sets[i])
+			add(&sets[i], &rs, err)
 		}
 		return
 	}
@@ -29,8 +29,8 @@ func convertSets(sets []types.ResourceRecordSet, add func(in types.ResourceRecor
 		chunks[i] = convertPart(sets[i*convChunk : min((i+1)*convChunk, len(sets))])
 	}, func(i int) bool {
 		c := &chunks[i]
-		for j, rs := range c.out {
-			add(sets[i*convChunk+j], rs, c.errs[j])
+		for j := range c.out {
+			add(&sets[i*convChunk+j], &c.out[j], c.errs[j])
 		}
 		*c = converted{}
 		return true

@@ -243,8 +243,8 @@ func convertPart(part []types.ResourceRecordSet) converted {
 func (c converted) fill(part []types.ResourceRecordSet) converted {
 	c.out = slices.Grow(c.out[:0], len(part))[:len(part)]
 	c.errs = slices.Grow(c.errs[:0], len(part))[:len(part)]
-	for i, in := range part {
-		c.out[i], c.errs[i] = ConvertRecordSet(in)
+	for i := range part {
+		c.out[i], c.errs[i] = convertSetPtr(&part[i])
 	}
 	return c
 }
@@ -277,13 +277,14 @@ func loadSnapshotZone(path string, meta snapshotMeta, body []byte) ([]types.Reso
 			clear(c.errs)
 			bufs.Put(&c)
 		}()
-		for i, in := range part {
+		for i := range part {
+			in := &part[i]
 			if !soa && in.Type == types.RRTypeSoa && len(in.ResourceRecords) == 1 { // as withSerial
 				soa = true
-				in = withSerial(part[i:i+1], meta.Serial)[0]
-				c.out[i], c.errs[i] = ConvertRecordSet(in)
+				in = &withSerial(part[i:i+1], meta.Serial)[0]
+				c.out[i], c.errs[i] = convertSetPtr(in)
 			}
-			zb.addConverted(in, c.out[i], c.errs[i])
+			zb.addConverted(in, &c.out[i], c.errs[i])
 		}
 	})
 	if err != nil {

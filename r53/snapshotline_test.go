@@ -58,6 +58,10 @@ func lineCorpus(t testing.TB) [][]byte {
 		[]byte(`{}`),
 		[]byte(`{"Name":"bad\xffutf8."}`),
 		[]byte(`{"Name":"x.","MultiValueAnswer":tru}`),
+		// The constant runs after fields they reset, and before junk.
+		[]byte(`{"Weight":3,"Failover":"PRIMARY","Region":"eu-west-1",`+string(plainMiddle)+`"TTL":1,`+string(plainEnd)),
+		[]byte(`{"Name":"x.",`+string(plainEnd)+`,`),
+		[]byte(`{"Name":"x.",`+string(plainMiddle)+`}`),
 	)
 	return out
 }
@@ -91,6 +95,12 @@ func TestDecodeSetLineMatchesJSON(t *testing.T) {
 		if decodeSetFast(line, &rs, new(lineSlabs)) {
 			fast++
 		}
+	}
+	// The runs the direct path skips whole must be what the encoder
+	// writes for a plain set, or that speed-up is silently lost.
+	plain := lineCorpus(t)[0]
+	if !bytes.Contains(plain, plainMiddle) || !bytes.Contains(plain, plainEnd) {
+		t.Errorf("a plain line %s lacks the runs %s / %s", plain, plainMiddle, plainEnd)
 	}
 	// Plain, weighted, failover, latency, multivalue, traffic-policy and
 	// the hand-written plain lines take the direct path.

@@ -2,8 +2,6 @@ package r53
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -541,37 +539,6 @@ func (s *Syncer) fetch(ctx context.Context, z *zoneState) ([]types.ResourceRecor
 		sets = append(sets, out.ResourceRecordSets...)
 	}
 	return sets, calls, nil
-}
-
-// hashSets fingerprints a zone's record sets independently of their order
-// and of the order of values in a set, so data we patched after a write
-// and the same data listed by Route 53 compare equal.
-func hashSets(sets []types.ResourceRecordSet) [32]byte {
-	lines := make([]string, 0, len(sets))
-	var buf strings.Builder
-	enc := json.NewEncoder(&buf)
-	for _, rs := range sets {
-		if len(rs.ResourceRecords) > 1 {
-			rs.ResourceRecords = slices.Clone(rs.ResourceRecords)
-			slices.SortFunc(rs.ResourceRecords, func(a, b types.ResourceRecord) int {
-				return strings.Compare(aws.ToString(a.Value), aws.ToString(b.Value))
-			})
-		}
-		if n, err := UnescapeName(aws.ToString(rs.Name)); err == nil {
-			rs.Name = aws.String(n)
-		}
-		buf.Reset()
-		enc.Encode(rs)
-		lines = append(lines, buf.String())
-	}
-	slices.Sort(lines)
-	h := sha256.New()
-	for _, l := range lines {
-		h.Write([]byte(l))
-	}
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
 }
 
 func healthChecks(sets []types.ResourceRecordSet) []string {
