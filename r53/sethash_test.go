@@ -77,7 +77,9 @@ func hashVariants() []types.ResourceRecordSet {
 		func(r *types.ResourceRecordSet) {
 			r.CidrRoutingConfig = &types.CidrRoutingConfig{CollectionId: aws.String("c"), LocationName: aws.String("l")}
 		},
-		func(r *types.ResourceRecordSet) { r.GeoProximityLocation = &types.GeoProximityLocation{Bias: aws.Int32(1)} },
+		func(r *types.ResourceRecordSet) {
+			r.GeoProximityLocation = &types.GeoProximityLocation{Bias: aws.Int32(1)}
+		},
 		func(r *types.ResourceRecordSet) {
 			r.TTL, r.ResourceRecords = nil, nil
 			r.AliasTarget = &types.AliasTarget{DNSName: aws.String("lb."), HostedZoneId: aws.String("Z")}
