@@ -40,9 +40,8 @@ type xfrLoop struct {
 	mu      sync.Mutex
 	pending []zonestore.ZoneChange
 	all     bool // notify every zone (start-up, or pending overflowed)
-	// latest is the newest snapshot observed. Observers run just before
-	// the store publishes, so a loop woken by one may still Load the
-	// previous snapshot; it works on this one instead.
+	// latest is the newest snapshot published; a loop woken for it may
+	// Load an even newer one, whose changes are still to come in pending.
 	latest *zonestore.Snapshot
 	wake   chan struct{}
 	// catalogs: view → the members its catalog holds, kept up to date
@@ -63,7 +62,10 @@ func newXfrLoop(s *Server) *xfrLoop {
 	return &xfrLoop{s: s, wake: make(chan struct{}, 1), catalogs: map[string]*catalogState{}, tasks: map[string]*notifyTask{}}
 }
 
-// observe is the Store observer: quick, no I/O.
+// observe runs when the Store has published a version (OnPublished, not
+// Observe: a NOTIFY sent before the publish lets a fast secondary ask for
+// the SOA, find the old serial and stay behind until its refresh timer).
+// Quick, no I/O.
 func (x *xfrLoop) observe(prev, next *zonestore.Snapshot) {
 	ch := zonestore.Changed(prev, next)
 	if len(ch) == 0 {
@@ -90,7 +92,7 @@ func (x *xfrLoop) kickLoop() {
 // start runs the loop until ctx ends; every zone served now gets a NOTIFY
 // (as BIND does on load) and the catalogs are built.
 func (x *xfrLoop) start(ctx context.Context) {
-	x.s.cfg.Store.Observe(x.observe)
+	x.s.cfg.Store.OnPublished(x.observe)
 	x.mu.Lock()
 	x.all = true
 	x.mu.Unlock()

@@ -163,3 +163,30 @@ func TestJournalSkipsUnavailable(t *testing.T) {
 		t.Errorf("%d journal versions across unavailable zones, want 0", v)
 	}
 }
+
+// Observe runs before a version is readable (a journal entry must be in
+// place first), OnPublished after (a NOTIFY must not reach a secondary
+// that would then read the old SOA); both see every version in order.
+func TestObserversBeforeAndAfterPublish(t *testing.T) {
+	s := NewStore()
+	var before, after []uint32
+	s.Observe(func(_, next *Snapshot) {
+		z := next.Zone(DefaultView, "j.example.")
+		if cur := s.Load().Zone(DefaultView, "j.example."); cur == z {
+			t.Errorf("Observe: serial %d is already readable", z.Serial())
+		}
+		before = append(before, z.Serial())
+	})
+	s.OnPublished(func(_, next *Snapshot) {
+		if s.Load() != next {
+			t.Errorf("OnPublished: version %d is not the one readers load", next.Version())
+		}
+		after = append(after, next.Zone(DefaultView, "j.example.").Serial())
+	})
+	for serial := uint32(1); serial <= 3; serial++ {
+		s.PutZone(DefaultView, buildZone(t, serial, nil))
+	}
+	if want := []uint32{1, 2, 3}; !slices.Equal(before, want) || !slices.Equal(after, want) {
+		t.Fatalf("Observe saw %v, OnPublished %v; want %v for both", before, after, want)
+	}
+}

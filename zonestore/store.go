@@ -234,6 +234,9 @@ type Store struct {
 	// observers see every (previous, next) pair just before next is
 	// published, under mu (see Observe).
 	observers []func(prev, next *Snapshot)
+	// published see the same pairs just after next is published, still
+	// under mu (see OnPublished).
+	published []func(prev, next *Snapshot)
 }
 
 // Changed returns a channel that is closed when the next snapshot is
@@ -268,12 +271,26 @@ func (s *Store) Observe(fn func(prev, next *Snapshot)) {
 	s.observers = append(s.observers, fn)
 }
 
+// OnPublished registers fn to be called with every pair of consecutive
+// snapshots just after the next one is published, under the writers' lock:
+// what fn hands on (a NOTIFY to secondaries) can never reach a peer that
+// then asks this server and still finds the previous version. The same
+// rules as Observe apply.
+func (s *Store) OnPublished(fn func(prev, next *Snapshot)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.published = append(s.published, fn)
+}
+
 func (s *Store) publish(next *Snapshot) *Snapshot {
 	prev := s.cur.Load()
 	for _, fn := range s.observers {
 		fn(prev, next)
 	}
 	s.cur.Store(next)
+	for _, fn := range s.published {
+		fn(prev, next)
+	}
 	return prev
 }
 
