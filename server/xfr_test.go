@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -566,5 +567,66 @@ ns1  300 IN AAAA ::1
 	slices.Sort(got)
 	if want := []string{"127.0.0.10:53", "127.0.0.9:53", "[::1]:53"}; !slices.Equal(got, want) {
 		t.Errorf("NS targets %v, want %v (awsdns and unresolvable hosts left out)", got, want)
+	}
+}
+
+// A client pipelining a query, an AXFR and another query on one
+// connection (written at once, so the reader buffers past the AXFR) gets
+// the first answer, the whole transfer, then the last answer, in order.
+func TestPipelinedQueriesAroundAXFR(t *testing.T) {
+	store := zonestore.NewStore()
+	z := numberedZone(t, "pipe.example.", 3, 2000)
+	store.PutZone(zonestore.DefaultView, z)
+	ts := startServer(t, Config{Store: store})
+	if err := ts.Reconfigure(Policy{Transfer: []TransferRule{{Networks: loopback}}}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", ts.tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out []byte
+	for i, m := range []*dns.Msg{query("h1.pipe.example.", dns.TypeTXT, false), axfrMsg("pipe.example.", ""), query("h7.pipe.example.", dns.TypeTXT, false)} {
+		m.Id = uint16(100 + i)
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = binary.BigEndian.AppendUint16(out, uint16(len(b)))
+		out = append(out, b...)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := c.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	co := &dns.Conn{Conn: c}
+	first, err := co.ReadMsg()
+	if err != nil || first.Id != 100 || len(first.Answer) != 1 || first.Answer[0].(*dns.TXT).Txt[0] != "v3" {
+		t.Fatalf("first reply: %v %v", first, err)
+	}
+	var rrs []dns.RR
+	soas := 0
+	for soas < 2 {
+		r, err := co.ReadMsg()
+		if err != nil {
+			t.Fatalf("AXFR after %d records: %v", len(rrs), err)
+		}
+		if r.Id != 101 || r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("AXFR message: id %d rcode %s", r.Id, dns.RcodeToString[r.Rcode])
+		}
+		for _, rr := range r.Answer {
+			if rr.Header().Rrtype == dns.TypeSOA {
+				soas++
+			}
+		}
+		rrs = append(rrs, r.Answer...)
+	}
+	if want := len(z.RRs()) + 1; len(rrs) != want {
+		t.Fatalf("AXFR: %d records, want %d", len(rrs), want)
+	}
+	last, err := co.ReadMsg()
+	if err != nil || last.Id != 102 || len(last.Answer) != 1 || last.Answer[0].Header().Name != "h7.pipe.example." {
+		t.Fatalf("reply after the AXFR: %v %v", last, err)
 	}
 }
