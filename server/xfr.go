@@ -1,6 +1,7 @@
 package server
 
 import (
+	"iter"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -132,16 +133,28 @@ func (s *Server) serveTransfer(w dns.ResponseWriter, r *dns.Msg) {
 		fail(dns.RcodeServerFailure, "unavailable")
 		return
 	}
-	var rrs []dns.RR
+	// A full transfer streams from the zone (one message's records decoded
+	// at a time); the other answers are short lists.
+	var rrs iter.Seq[dns.RR]
+	whole := func() iter.Seq[dns.RR] {
+		return func(yield func(dns.RR) bool) {
+			for rr := range z.All() {
+				if !yield(rr) {
+					return
+				}
+			}
+			yield(z.SOA())
+		}
+	}
 	switch {
 	case q.Qtype == dns.TypeAXFR:
-		rrs = append(z.RRs(), z.SOA())
+		rrs = whole()
 	case !zonestore.SerialLess(clientSerial, z.Serial()):
 		// The client is current (or ahead): one SOA says so.
-		kind, rrs = "ixfr-current", []dns.RR{z.SOA()}
+		kind, rrs = "ixfr-current", slices.Values([]dns.RR{z.SOA()})
 	case udp:
 		// RFC 1995 §2: over UDP, the current SOA tells the client to retry over TCP.
-		kind, rrs = "ixfr-udp", []dns.RR{z.SOA()}
+		kind, rrs = "ixfr-udp", slices.Values([]dns.RR{z.SOA()})
 	default:
 		var changes []*zonestore.Change
 		if s.cfg.Journal != nil {
@@ -150,12 +163,12 @@ func (s *Server) serveTransfer(w dns.ResponseWriter, r *dns.Msg) {
 			ok = false
 		}
 		if ok {
-			rrs = ixfrRecords(z.SOA(), changes)
+			rrs = slices.Values(ixfrRecords(z.SOA(), changes))
 		} else {
-			kind, rrs = "ixfr-axfr", append(z.RRs(), z.SOA())
+			kind, rrs = "ixfr-axfr", whole()
 		}
 	}
-	n, err := s.streamTransfer(w, r, rrs, key, signed)
+	n, records, err := s.streamTransfer(w, r, rrs, key, signed)
 	if err != nil {
 		s.xfrMetrics.transfer(qname, kind, "error")
 		s.log.Warn("zone transfer failed", slog.String("zone", qname), slog.String("kind", kind), slog.String("client", addr.String()), slog.Any("err", err))
@@ -163,7 +176,7 @@ func (s *Server) serveTransfer(w dns.ResponseWriter, r *dns.Msg) {
 	}
 	s.xfrMetrics.transfer(qname, kind, "ok")
 	s.log.Info("zone transfer", slog.String("zone", qname), slog.String("kind", kind), slog.Uint64("serial", uint64(z.Serial())),
-		slog.String("client", addr.String()), slog.String("key", key.Name), slog.Int("messages", n), slog.Int("records", len(rrs)),
+		slog.String("client", addr.String()), slog.String("key", key.Name), slog.Int("messages", n), slog.Int("records", records),
 		slog.Duration("took", time.Since(start)))
 }
 
@@ -201,14 +214,14 @@ func ixfrRecords(cur *dns.SOA, changes []*zonestore.Change) []dns.RR {
 // streamTransfer writes rrs in as many messages as it takes: the question
 // and the OPT only in the first, AA on all, compression on, TSIG on every
 // message (the later ones with timers only, RFC 8945 §5.3.1). It returns
-// the number of messages sent.
-func (s *Server) streamTransfer(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR, key TSIGKey, signed bool) (int, error) {
+// the number of messages and records sent.
+func (s *Server) streamTransfer(w dns.ResponseWriter, r *dns.Msg, rrs iter.Seq[dns.RR], key TSIGKey, signed bool) (sent, records int, err error) {
 	var t *dns.TSIG
 	if signed {
 		t = r.IsTsig()
 	}
-	sent := 0
-	for len(rrs) > 0 || sent == 0 {
+	var batch []dns.RR
+	send := func() error {
 		m := new(dns.Msg)
 		m.Id, m.Response, m.Opcode, m.Authoritative = r.Id, true, r.Opcode, true
 		m.Compress = true
@@ -218,16 +231,7 @@ func (s *Server) streamTransfer(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR, 
 				m.SetEdns0(s.cfg.UDPSize, false)
 			}
 		}
-		size, i := 0, 0
-		for i < len(rrs) {
-			l := dns.Len(rrs[i])
-			if i > 0 && size+l > xfrMaxMsg {
-				break
-			}
-			size += l
-			i++
-		}
-		m.Answer, rrs = rrs[:i], rrs[i:]
+		m.Answer = batch
 		if t != nil {
 			alg := key.Algorithm
 			if alg == "" {
@@ -235,15 +239,34 @@ func (s *Server) streamTransfer(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR, 
 			}
 			m.SetTsig(t.Hdr.Name, alg, 300, time.Now().Unix())
 		}
+		// WriteMsg packs before it returns: batch may be reused after.
 		if err := w.WriteMsg(m); err != nil {
-			return sent, err
+			return err
 		}
 		sent++
+		records += len(batch)
+		batch = batch[:0]
 		if t != nil {
 			w.TsigTimersOnly(true)
 		}
+		return nil
 	}
-	return sent, nil
+	size := 0
+	for rr := range rrs {
+		l := dns.Len(rr)
+		if len(batch) > 0 && size+l > xfrMaxMsg {
+			if err = send(); err != nil {
+				return sent, records, err
+			}
+			size = 0
+		}
+		batch = append(batch, rr)
+		size += l
+	}
+	if len(batch) > 0 || sent == 0 {
+		err = send()
+	}
+	return sent, records, err
 }
 
 // transferZone finds the zone qname (exactly) that a rule lets this client

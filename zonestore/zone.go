@@ -7,6 +7,7 @@ package zonestore
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"iter"
 	"slices"
 	"strings"
 	"sync"
@@ -327,18 +328,37 @@ func (z *Zone) RRs() []dns.RR {
 	if z.unavailable {
 		return nil
 	}
-	z.inOrder.Do(func() { z.inOrderIdx = z.sortedNodes() })
-	out := make([]dns.RR, 0, z.records)
-	out = append(out, z.soa)
-	for _, i := range z.inOrderIdx {
-		sets := z.nodeSets(&z.nodes[i])
-		for j := range sets {
-			if sets[j].typ != dns.TypeSOA {
-				out = z.allRRs(&sets[j], out)
+	return slices.AppendSeq(make([]dns.RR, 0, z.records), z.All())
+}
+
+// All yields what RRs returns, in the same order, without holding it all:
+// an AXFR of a million-record zone keeps one message's records alive at a
+// time, not a million decoded records.
+func (z *Zone) All() iter.Seq[dns.RR] {
+	return func(yield func(dns.RR) bool) {
+		if z.unavailable {
+			return
+		}
+		z.inOrder.Do(func() { z.inOrderIdx = z.sortedNodes() })
+		if !yield(z.soa) {
+			return
+		}
+		var buf []dns.RR
+		for _, i := range z.inOrderIdx {
+			sets := z.nodeSets(&z.nodes[i])
+			for j := range sets {
+				if sets[j].typ == dns.TypeSOA {
+					continue
+				}
+				buf = z.allRRs(&sets[j], buf[:0])
+				for _, rr := range buf {
+					if !yield(rr) {
+						return
+					}
+				}
 			}
 		}
 	}
-	return out
 }
 
 // sortedNodes returns the node numbers in canonical order.
