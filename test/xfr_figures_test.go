@@ -41,14 +41,12 @@ func millionZone(path string, n int) {
 	}
 }
 
-// TestXfrFigures measures (it asserts nothing about speed): AXFR of a
+// BenchmarkXfrFigures measures (it asserts nothing about speed): AXFR of a
 // 1,000,000-record zone from hybridns and from Knot in the same run (time,
-// process memory), and the journal's memory per change. It runs only with
-// HYBRIDNS_FIGURES=1: it takes minutes and a GiB of memory.
-func TestXfrFigures(t *testing.T) {
-	if os.Getenv("HYBRIDNS_FIGURES") == "" {
-		t.Skip("measurement only: set HYBRIDNS_FIGURES=1")
-	}
+// process memory), and the journal's memory per change. It takes minutes
+// and a GiB of memory: go test -run XXX -bench XfrFigures -benchtime 1x ./test/
+func BenchmarkXfrFigures(tb *testing.B) {
+	t := tb
 	const n = 1000000
 	refserver.ReadyTimeout = 5 * time.Minute
 	bin := refserver.BuildHybridns(t)
@@ -62,6 +60,7 @@ func TestXfrFigures(t *testing.T) {
 lame_duck: 0s
 http_listen: "off"
 zone_dir: %s
+zone_max_records: 2000000
 tsig_keys: [{name: xfr-key, algorithm: hmac-sha256, secret: "%s"}]
 transfer: [{keys: [xfr-key], networks: [127.0.0.0/8]}]
 `, zoneDir, xfrSecret)), 0o644)

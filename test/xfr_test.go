@@ -458,7 +458,7 @@ func bigFileZone(origin string, serial, n int) []byte {
 
 // axfrCopy transfers zone with TSIG and returns the records and the time
 // it took.
-func axfrCopy(t *testing.T, addr, zone string) ([]dns.RR, time.Duration) {
+func axfrCopy(t testing.TB, addr, zone string) ([]dns.RR, time.Duration) {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetAxfr(zone)
