@@ -190,3 +190,56 @@ func TestObserversBeforeAndAfterPublish(t *testing.T) {
 		t.Fatalf("Observe saw %v, OnPublished %v; want %v for both", before, after, want)
 	}
 }
+
+// sortedNodes (the order of AXFR and RRs) is the canonical order of every
+// name, empty non-terminals included: names sharing long prefixes, short
+// labels, escapes, wildcards.
+func TestSortedNodesIsCanonical(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	labels := []string{"a", "b", "ab", "abcdefgh", "abcdefghi", "abcdefg", "*", "\\000", "\\.", "a\\.b", "-", "z9", "0", "xn--bcher-kva", "\\255"}
+	names := map[string]bool{}
+	for len(names) < 3000 {
+		n := "s.example."
+		for range rng.IntN(4) + 1 {
+			n = labels[rng.IntN(len(labels))] + "." + n
+		}
+		names[n] = true
+	}
+	b := NewBuilder("s.example.")
+	add := func(s string) {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Add(rr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("s.example. 300 IN SOA ns.s.example. hm.s.example. 1 1 1 1 1")
+	add("s.example. 300 IN NS ns.s.example.")
+	for n := range names {
+		add(n + " 300 IN A 192.0.2.1")
+	}
+	z, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := z.sortedNodes()
+	want := make([]int32, len(z.nodes))
+	for i := range want {
+		want[i] = int32(i)
+	}
+	slices.SortFunc(want, func(x, y int32) int {
+		return strings.Compare(string(canonicalKey(nil, z.name(&z.nodes[x]))), string(canonicalKey(nil, z.name(&z.nodes[y]))))
+	})
+	if !slices.Equal(got, want) {
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("position %d of %d: %s, want %s", i, len(got), z.name(&z.nodes[got[i]]), z.name(&z.nodes[want[i]]))
+			}
+		}
+	}
+	if len(got) < 3000 {
+		t.Fatalf("%d nodes for 3000 names", len(got))
+	}
+}
