@@ -136,19 +136,17 @@ func (s *Server) serveTransfer(w dns.ResponseWriter, r *dns.Msg) {
 	// A full transfer streams from the zone (one message's records decoded
 	// at a time); the other answers are short lists.
 	var rrs iter.Seq[dns.RR]
-	whole := func() iter.Seq[dns.RR] {
-		return func(yield func(dns.RR) bool) {
-			for rr := range z.All() {
-				if !yield(rr) {
-					return
-				}
+	whole := func(yield func(dns.RR) bool) { // the zone, then its SOA again
+		for rr := range z.All() {
+			if !yield(rr) {
+				return
 			}
-			yield(z.SOA())
 		}
+		yield(z.SOA())
 	}
 	switch {
 	case q.Qtype == dns.TypeAXFR:
-		rrs = whole()
+		rrs = whole
 	case !zonestore.SerialLess(clientSerial, z.Serial()):
 		// The client is current (or ahead): one SOA says so.
 		kind, rrs = "ixfr-current", slices.Values([]dns.RR{z.SOA()})
@@ -165,7 +163,7 @@ func (s *Server) serveTransfer(w dns.ResponseWriter, r *dns.Msg) {
 		if ok {
 			rrs = slices.Values(ixfrRecords(z.SOA(), changes))
 		} else {
-			kind, rrs = "ixfr-axfr", whole()
+			kind, rrs = "ixfr-axfr", whole
 		}
 	}
 	n, records, err := s.streamTransfer(w, r, rrs, key, signed)
