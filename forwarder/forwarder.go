@@ -768,7 +768,7 @@ func (f *Forwarder) upstreamQuery(k cacheKey, carried []dns.EDNS0) *dns.Msg {
 	b.q[0] = dns.Question{Name: k.name, Qtype: k.qtype, Qclass: k.qclass}
 	m.Question = b.q[:]
 	// Without carried markers the OPT is one of two built at start: it is
-	// only read (packed), never changed.
+	// only read (packUpstream), never changed.
 	b.extra[0] = f.opts[b2i(k.do)]
 	if len(carried) > 0 {
 		o := f.opt(k.do)

@@ -3,6 +3,7 @@ package forwarder
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -222,6 +223,36 @@ func TestTruncatedRetriesOverTCP(t *testing.T) {
 	resolve(t, f, query("big.example.", dns.TypeA))
 	if got := u.queries.Load(); got != 6 {
 		t.Errorf("upstream queries %d, want 6 (3 UDP + 3 TCP)", got)
+	}
+}
+
+// Fetches retried over TCP at the same time share the start-up OPT record
+// with every other query: the TCP send must not write to it (miekg's
+// packer sets the OPT's extended rcode; -race caught it).
+func TestConcurrentTCPRetriesShareNothing(t *testing.T) {
+	u := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+			m.Truncated = true
+		} else {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1)})
+		}
+		_ = w.WriteMsg(m)
+	})
+	f, _ := newTest(t, Config{Rules: defaultRule(u.addr)})
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			r := resolve(t, f, query(fmt.Sprintf("big%d.example.", i), dns.TypeA))
+			if r.Truncated || len(r.Answer) != 1 {
+				t.Errorf("big%d: TC=%v, %d answers; want the TCP answer", i, r.Truncated, len(r.Answer))
+			}
+		})
+	}
+	wg.Wait()
+	if got := u.tcpQ.Load(); got != 50 {
+		t.Errorf("tcp queries %d, want 50", got)
 	}
 }
 

@@ -91,12 +91,9 @@ func (u *upstream) exchangeUDP(ctx context.Context, dl time.Time, q *dns.Msg) (*
 	bp := queryBufPool.Get().(*[]byte)
 	defer queryBufPool.Put(bp)
 	q.Id = 0
-	wire, ok := packQuery((*bp)[:0], q)
-	if !ok {
-		var err error
-		if wire, err = q.PackBuffer(*bp); err != nil {
-			return nil, fmt.Errorf("upstream %s: pack query: %w", u.addr, err)
-		}
+	wire, err := packUpstream((*bp)[:0], q)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: pack query: %w", u.addr, err)
 	}
 	*bp = wire[:0]
 	c := udpCallPool.Get().(*udpCall)
@@ -314,6 +311,18 @@ func (u *upstream) closeUDP() {
 			_ = s.conn.Close()
 		}
 	}
+}
+
+// packUpstream appends to buf the wire form of q, a query for an upstream,
+// over UDP or TCP. packQuery only reads q; miekg's packer, the way for any
+// other shape, writes the OPT's extended-rcode bits, so it must never see
+// one of the OPTs upstreamQuery shares between queries (those have no
+// options, so packQuery always takes them).
+func packUpstream(buf []byte, q *dns.Msg) ([]byte, error) {
+	if wire, ok := packQuery(buf, q); ok {
+		return wire, nil
+	}
+	return q.PackBuffer(buf)
 }
 
 // packQuery appends to buf the wire form of q, a query as upstreamQuery

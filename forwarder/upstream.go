@@ -158,7 +158,11 @@ func (u *upstream) exchangeTCP(ctx context.Context, q *dns.Msg) (*dns.Msg, error
 }
 
 func (u *upstream) roundTrip(co *dns.Conn, q *dns.Msg) (*dns.Msg, error) {
-	if err := co.WriteMsg(q); err != nil {
+	wire, err := packUpstream(nil, q) // not WriteMsg: it would write the shared OPT
+	if err != nil {
+		return nil, fmt.Errorf("pack query: %w", err)
+	}
+	if _, err := co.Write(wire); err != nil {
 		return nil, err
 	}
 	r, err := co.ReadMsg()
