@@ -133,10 +133,14 @@ func (l *udpListener) readBatches() (done bool) {
 			// and with GOMAXPROCS=1 every upstream reply waited that long:
 			// misses ran at half the rate with the core half idle.
 			runtime.UnlockOSThread()
-			if err := l.sys.rc.Read(recv); err != nil {
-				errno = syscall.EAGAIN // the shutdown deadline: look at closing
-			}
+			err := l.sys.rc.Read(recv)
 			runtime.LockOSThread()
+			if err != nil {
+				// The shutdown deadline (closing is set before it) or a
+				// closed socket (the next read says EBADF): look again
+				// now, not after a blocking read's receive timeout.
+				continue
+			}
 		}
 		if errno == syscall.EAGAIN {
 			// MSG_WAITFORONE: block for the first datagram, then take what
