@@ -973,6 +973,10 @@ type tcpReader struct {
 	s   *Server
 	bc  *bufConn // conn with buffered reads, made on the first read
 	out []byte   // length-prefixed replies answered here, not yet written
+	// ans and scratch are the fast path's working space, kept for the
+	// connection (queue copies each reply out before the next query).
+	ans     []byte
+	scratch [512]byte
 }
 
 // tcpReadBuffer holds about a hundred pipelined queries.
@@ -1016,7 +1020,10 @@ func (t *tcpReader) ReadTCP(conn net.Conn, timeout time.Duration) ([]byte, error
 		if err != nil {
 			return nil, err
 		}
-		pass, err := t.s.screenTCP(pkt, addrOf(conn.RemoteAddr()), t.queue)
+		if t.ans == nil {
+			t.ans = make([]byte, 0, 512)
+		}
+		pass, err := t.s.screenTCP(pkt, addrOf(conn.RemoteAddr()), t.queue, t.ans[:0], &t.scratch)
 		if err != nil {
 			return nil, err
 		}
@@ -1062,9 +1069,9 @@ func (t *tcpReader) flush() error {
 }
 
 // screenTCP answers pkt itself through write when checkQuery does not
-// accept it or the fast path can answer it; pass reports that it is a
-// query for the handler.
-func (s *Server) screenTCP(pkt []byte, ip netip.Addr, write func([]byte) error) (pass bool, err error) {
+// accept it or the fast path can answer it (building the reply in buf,
+// with scratch); pass reports that it is a query for the handler.
+func (s *Server) screenTCP(pkt []byte, ip netip.Addr, write func([]byte) error, buf []byte, scratch *[512]byte) (pass bool, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.panicked(p, "tcp reader")
@@ -1077,7 +1084,7 @@ func (s *Server) screenTCP(pkt []byte, ip netip.Addr, write func([]byte) error) 
 	req, rc := checkQuery(pkt)
 	switch rc {
 	case rcodeAccept:
-		if b, ok := s.fastTCP(pkt, ip); ok {
+		if b, ok := s.fastTCP(pkt, ip, buf, scratch); ok {
 			return false, write(b)
 		}
 		return true, nil
@@ -1096,9 +1103,8 @@ func (s *Server) screenTCP(pkt []byte, ip netip.Addr, write func([]byte) error) 
 // form, as the UDP fast path does (same checks, counters, metrics and query
 // log; no rate limiting, which is for UDP); ok false leaves it to the
 // handler.
-func (s *Server) fastTCP(pkt []byte, ip netip.Addr) ([]byte, bool) {
-	var scratch [512]byte
-	resp, act := s.fastAnswer(pkt, ip, make([]byte, 0, 512), &scratch, time.Now(), nil, true)
+func (s *Server) fastTCP(pkt []byte, ip netip.Addr, buf []byte, scratch *[512]byte) ([]byte, bool) {
+	resp, act := s.fastAnswer(pkt, ip, buf, scratch, time.Now(), nil, true)
 	return resp, act == fastReply
 }
 
