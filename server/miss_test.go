@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"sync"
@@ -45,6 +46,64 @@ func TestUDPMissAnswered(t *testing.T) {
 	}
 	if fs := f.Stats(); up.Queries.Load() != 1 || fs.CacheMisses != 1 || fs.CacheHits != 1 {
 		t.Errorf("upstream queries %d, misses %d, hits %d; want 1, 1, 1", up.Queries.Load(), fs.CacheMisses, fs.CacheHits)
+	}
+}
+
+// handlerCounts is the real forwarder (embedded: the server sees every
+// method it offers, the miss path's included) counting the calls only the
+// full handler makes.
+type handlerCounts struct {
+	*forwarder.Forwarder
+	resolve, resolveMiss atomic.Int64
+}
+
+func (h *handlerCounts) Resolve(ctx context.Context, req *dns.Msg) (*dns.Msg, error) {
+	h.resolve.Add(1)
+	return h.Forwarder.Resolve(ctx, req)
+}
+
+func (h *handlerCounts) ResolveMiss(ctx context.Context, req *dns.Msg, token any) (*dns.Msg, error) {
+	h.resolveMiss.Add(1)
+	return h.Forwarder.ResolveMiss(ctx, req, token)
+}
+
+// The miss path answers a plain UDP miss itself: the full handler never
+// runs (its replies look the same, so only its calls tell); a miss the
+// path cannot finish goes to the handler, which finishes the same fetch;
+// over TCP the handler forwards.
+func TestUDPMissBypassesHandler(t *testing.T) {
+	up := fwdtest.StartNXStub(t)
+	h := &handlerCounts{Forwarder: newForwarder(t, forwarder.Rule{Suffix: ".", Upstreams: []string{up.Addr}})}
+	s := start(t, server.Config{Store: zonestore.NewStore(), Forwarder: h})
+	if r := ask(t, "udp", s.udp, "bypass.example.", true); r.Rcode != dns.RcodeNameError {
+		t.Fatalf("miss: %v", r)
+	}
+	if h.resolve.Load() != 0 || h.resolveMiss.Load() != 0 {
+		t.Errorf("a plain miss went through the handler: Resolve %d, ResolveMiss %d", h.resolve.Load(), h.resolveMiss.Load())
+	}
+	// A truncated upstream reply the path cannot answer from: the handler
+	// finishes the fetch already made (ResolveMiss), never a new one.
+	tc, _ := fwdtest.Upstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Truncated = true
+		w.WriteMsg(m)
+	})
+	h2 := &handlerCounts{Forwarder: newForwarder(t, forwarder.Rule{Suffix: ".", Upstreams: []string{tc}})}
+	s2 := start(t, server.Config{Store: zonestore.NewStore(), Forwarder: h2})
+	if r := ask(t, "udp", s2.udp, "tc.example.", true); !r.Truncated {
+		t.Fatalf("truncated miss: %v", r)
+	}
+	if h2.resolve.Load() != 0 || h2.resolveMiss.Load() != 1 {
+		t.Errorf("truncated miss: Resolve %d, ResolveMiss %d; want 0, 1", h2.resolve.Load(), h2.resolveMiss.Load())
+	}
+	// Over TCP the handler forwards (the fast path is for authoritative
+	// answers there).
+	if r := ask(t, "tcp", s.tcp, "bypass3.example.", true); r.Rcode != dns.RcodeNameError {
+		t.Fatalf("TCP miss: %v", r)
+	}
+	if h.resolve.Load() != 1 {
+		t.Errorf("TCP miss: Resolve %d, want 1", h.resolve.Load())
 	}
 }
 
