@@ -6,6 +6,7 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,17 +84,19 @@ func TestWaitAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	answered := make(chan struct{})
+	// The first query is refused; miekg serves each datagram on its own
+	// goroutine, so who is first is decided by one CompareAndSwap.
+	var refused atomic.Bool
+	var queries atomic.Int64
 	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		queries.Add(1)
 		m := new(dns.Msg)
 		m.SetReply(q)
-		select {
-		case <-answered:
+		if refused.CompareAndSwap(false, true) {
+			m.Rcode = dns.RcodeServerFailure // "still loading"
+		} else {
 			rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.1")
 			m.Answer = append(m.Answer, rr)
-		default:
-			m.Rcode = dns.RcodeServerFailure // "still loading"
-			close(answered)
 		}
 		w.WriteMsg(m)
 	})}
@@ -108,6 +111,9 @@ func TestWaitAnswer(t *testing.T) {
 	}
 	if at.Before(before) {
 		t.Errorf("answer time %v before the start %v", at, before)
+	}
+	if n := queries.Load(); n < 2 {
+		t.Errorf("%d queries: the SERVFAIL was taken for the answer", n)
 	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel2()
