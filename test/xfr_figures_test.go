@@ -45,8 +45,7 @@ func millionZone(path string, n int) {
 // 1,000,000-record zone from hybridns and from Knot in the same run (time,
 // process memory), and the journal's memory per change. It takes minutes
 // and a GiB of memory: go test -run XXX -bench XfrFigures -benchtime 1x ./test/
-func BenchmarkXfrFigures(tb *testing.B) {
-	t := tb
+func BenchmarkXfrFigures(t *testing.B) {
 	const n = 1000000
 	refserver.ReadyTimeout = 5 * time.Minute
 	bin := refserver.BuildHybridns(t)
