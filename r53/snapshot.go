@@ -99,17 +99,6 @@ func (s *Syncer) removeSnapshot(id string) {
 	}
 }
 
-// readSnapshot reads one snapshot file. The record sets of a large file
-// are decoded by every core (one JSON value per line).
-func readSnapshot(path string) (snapshotMeta, []types.ResourceRecordSet, error) {
-	meta, body, err := openSnapshot(path)
-	if err != nil {
-		return meta, nil, err
-	}
-	sets, err := decodeSnapshot(path, meta, body, func([]types.ResourceRecordSet) {})
-	return meta, sets, err
-}
-
 // openSnapshot reads a snapshot file and decodes its header; body is the
 // record-set lines.
 func openSnapshot(path string) (meta snapshotMeta, body []byte, err error) {
@@ -128,16 +117,10 @@ func openSnapshot(path string) (meta snapshotMeta, body []byte, err error) {
 // only a hint.
 func (m snapshotMeta) hint() int { return min(max(m.Sets, 0), 1<<20) }
 
-// decodeSnapshot decodes body's record sets, in order, handing them to
-// each part by part as they are decoded, and checks their number against
-// the header. It returns them all; the parts are pieces of that slice.
-func decodeSnapshot(path string, meta snapshotMeta, body []byte, each func([]types.ResourceRecordSet)) ([]types.ResourceRecordSet, error) {
-	return decodeSnapshotThen(path, meta, body, func([]types.ResourceRecordSet) struct{} { return struct{}{} },
-		func(part []types.ResourceRecordSet, _ struct{}) { each(part) })
-}
-
-// decodeSnapshotThen is decodeSnapshot with a step run on every part by
-// the decoding goroutine (after), its result handed to each with the part.
+// decodeSnapshotThen decodes body's record sets, in order, running after
+// on every part on the decoding goroutine and handing the part with its
+// result to each, and checks their number against the header. It returns
+// them all; the parts are pieces of that slice.
 func decodeSnapshotThen[T any](path string, meta snapshotMeta, body []byte, after func([]types.ResourceRecordSet) T, each func([]types.ResourceRecordSet, T)) ([]types.ResourceRecordSet, error) {
 	sets, err := decodeLines(body, after, each)
 	if err != nil {

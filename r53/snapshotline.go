@@ -9,17 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 )
 
-// decodeSetLine decodes one snapshot line (a record set as json.Encoder
-// wrote it) into rs. The lines of plain record sets — every field a plain
-// string, number, bool or null, values without escapes — take a direct
-// path several times faster than encoding/json's reflection; anything
-// else (an alias, a routing location, an escape, a field it does not
-// know) goes to json.Unmarshal. Both give the same record set for every
-// line the direct path takes (FuzzDecodeSetLine).
-func decodeSetLine(line []byte, rs *types.ResourceRecordSet) error {
-	return new(lineSlabs).decode(line, rs)
-}
-
 // lineSlabs hands out the pointers a record set holds (*string, *int64,
 // one-record slices) from blocks, a few allocations per block instead of
 // several per line. A block lives as long as any record set using it;
