@@ -99,6 +99,7 @@ func serveCmd(c *cli.Context) error {
 	// spend more time scanning it than the load takes (a 1M-record zone
 	// file: a fifth of the CPU of its load). Process tuning is ours to do,
 	// not the library's.
+	d.releaser.hold()
 	gc := debug.SetGCPercent(400)
 	if gc < 0 || gc > 400 {
 		debug.SetGCPercent(gc) // the operator's GOGC is laxer already
@@ -134,6 +135,7 @@ func serveCmd(c *cli.Context) error {
 		}
 	}
 	debug.SetGCPercent(gc)
+	d.releaser.resume()
 	if d.seconds, d.pushers, err = d.buildSecondaries(ctx, cfg); err != nil {
 		return err
 	}

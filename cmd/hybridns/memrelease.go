@@ -21,6 +21,30 @@ type memReleaser struct {
 	kick chan struct{}
 	// free is debug.FreeOSMemory; tests replace it.
 	free func()
+
+	mu      sync.Mutex
+	held    bool // a cold start is loading: releases wait for resume
+	pending bool // a big load asked for one while held
+}
+
+// hold defers releases until resume: a cold start loads the zone files,
+// then the snapshots, with the collector relaxed, and a forced collection
+// in between would hand back pages the next load faults in again.
+func (m *memReleaser) hold() {
+	m.mu.Lock()
+	m.held = true
+	m.mu.Unlock()
+}
+
+// resume ends hold, with one release if a big load asked for it meanwhile.
+func (m *memReleaser) resume() {
+	m.mu.Lock()
+	pending := m.pending
+	m.held, m.pending = false, false
+	m.mu.Unlock()
+	if pending {
+		m.request()
+	}
 }
 
 // parsed is zonedir.Loader.Parsed: a scan parsed n bytes of zone text.
@@ -28,6 +52,18 @@ func (m *memReleaser) parsed(n int64) {
 	if n < bigLoad {
 		return
 	}
+	m.mu.Lock()
+	if m.held {
+		m.pending = true
+		m.mu.Unlock()
+		return
+	}
+	m.mu.Unlock()
+	m.request()
+}
+
+// request starts a release, or leaves the one already pending.
+func (m *memReleaser) request() {
 	m.once.Do(func() {
 		m.kick = make(chan struct{}, 1)
 		free := m.free

@@ -30,3 +30,24 @@ func TestMemReleaser(t *testing.T) {
 	}
 	unblock <- struct{}{}
 }
+
+// TestMemReleaserHeld: during a cold start (held) big loads start no
+// release; resume runs one for all of them.
+func TestMemReleaserHeld(t *testing.T) {
+	freed := make(chan struct{}, 10)
+	m := &memReleaser{free: func() { freed <- struct{}{} }}
+	m.hold()
+	m.parsed(bigLoad)
+	m.parsed(bigLoad)
+	if m.kick != nil {
+		t.Fatal("a load while held started the releaser")
+	}
+	m.resume()
+	<-freed
+	m.resume() // nothing pending: no second release
+	m.parsed(bigLoad)
+	<-freed // not held any more: a big load releases at once
+	if n := len(freed); n != 0 {
+		t.Fatalf("%d releases more than asked for", n)
+	}
+}
