@@ -180,9 +180,7 @@ func (u *upstream) retire(i int) {
 	s := u.socks[i]
 	u.socks[i] = nil
 	s.retired = true
-	if len(s.wait) == 0 {
-		_ = s.conn.Close()
-	}
+	u.closeIfDone(s)
 }
 
 // forget removes c from s after its caller gave up, and returns c to the
