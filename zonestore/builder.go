@@ -518,7 +518,13 @@ func (b *Builder) addEmptyNonTerminals() []int32 {
 			parent = append(parent, -1)
 			continue
 		}
-		off, _ := dns.NextLabel(name, 0)
+		off, end := dns.NextLabel(name, 0)
+		if end {
+			// A top-level name of the root zone: its parent is the apex
+			// (the rest after its label is "", not ".").
+			parent = append(parent, b.find(b.origin))
+			continue
+		}
 		pname := name[off:]
 		p := last
 		if pname != lastName {

@@ -339,3 +339,30 @@ long 300 IN DNAME `+strings.Repeat("a", 63)+"."+strings.Repeat("b", 63)+"."+stri
 		t.Errorf("substitution over 255 octets: %v", res.Kind)
 	}
 }
+
+// A root zone: its top-level names' parent is the apex. A delegation
+// there made the builder walk a cycle of parents forever (the rest of
+// "com." after its label is "", which was taken for a name of its own).
+func TestRootZone(t *testing.T) {
+	src := `$ORIGIN .
+$TTL 300
+@ SOA a.root. hm.root. 1 3600 600 86400 60
+@ NS a.root.
+a.root. A 192.0.2.1
+com. NS a.gtld.com.
+a.gtld.com. A 192.0.2.2
+`
+	z, err := ParseZone(strings.NewReader(src), ".", "root.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := z.Lookup("www.com.", dns.TypeA); r.Kind != Referral || len(r.Ns) != 1 || r.Ns[0].(*dns.NS).Ns != "a.gtld.com." {
+		t.Fatalf("www.com. A: kind %v, ns %v; want the referral to com.", r.Kind, r.Ns)
+	}
+	if r := z.Lookup("nothing.", dns.TypeA); r.Kind != NXDomain {
+		t.Fatalf("nothing. A: kind %v; want NXDOMAIN", r.Kind)
+	}
+	if r := z.Lookup("a.root.", dns.TypeA); len(r.Answer) != 1 {
+		t.Fatalf("a.root. A: %v", r.Answer)
+	}
+}
