@@ -416,10 +416,7 @@ func (b *Builder) buildSets(z *Zone) {
 					g := rec.group()
 					set.policy = b.policies[g]
 					set.ext = int32(len(z.setExts))
-					z.setExts = append(z.setExts, setExt{variants: g})
-					for _, v := range b.groups[g] {
-						v.tmpl.owner = int32(n)
-					}
+					z.setExts = append(z.setExts, setExt{variants: g}) // its variants' owner is n already (AddVariant)
 				default:
 					if first {
 						ttl, first = rec.ttl, false

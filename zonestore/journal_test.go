@@ -215,8 +215,15 @@ func TestSortedNodesIsCanonical(t *testing.T) {
 	for i := range want {
 		want[i] = int32(i)
 	}
-	slices.SortFunc(want, func(x, y int32) int {
-		return strings.Compare(string(canonicalKey(nil, z.name(&z.nodes[x]))), string(canonicalKey(nil, z.name(&z.nodes[y]))))
+	slices.SortFunc(want, func(x, y int32) int { // by the label-splitting comparison, not the keys sortedNodes uses
+		a, b := z.name(&z.nodes[x]), z.name(&z.nodes[y])
+		switch {
+		case CanonicalLess(a, b):
+			return -1
+		case CanonicalLess(b, a):
+			return 1
+		}
+		return 0
 	})
 	if !slices.Equal(got, want) {
 		for i := range got {

@@ -199,7 +199,7 @@ func (z *Zone) lookupDepth(qname string, qtype uint16, c *Client, full bool, dep
 			return z.referral(&z.nodes[ce.cut], full)
 		}
 		if set := z.get(ce, dns.TypeDNAME); set != nil && set.count > 0 {
-			return z.dname(z.decodeSet(set, nil)[0].(*dns.DNAME), qname, z.name(ce))
+			return z.dname(z.setRRs(set).rrs[0].(*dns.DNAME), qname, z.name(ce))
 		}
 		if ce.wild < 0 {
 			break
