@@ -100,6 +100,7 @@ type parseTuning struct {
 }
 
 func parseData(data []byte, origin, file string, o ParseOptions, t parseTuning) (*Zone, error) {
+	t = t.withDefaults()
 	b := NewBuilder(origin)
 	b.SetSource(file)
 	if len(data) >= t.minSize {

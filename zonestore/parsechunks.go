@@ -50,20 +50,26 @@ type chunk struct {
 	ttlLine    string // the last $TTL directive line before start, or ""
 }
 
+// withDefaults fills in what t leaves zero.
+func (t parseTuning) withDefaults() parseTuning {
+	if t.workers <= 0 {
+		t.workers = runtime.GOMAXPROCS(0)
+	}
+	if t.chunk <= 0 {
+		t.chunk = defaultChunkSize
+	}
+	if t.minSize <= 0 {
+		t.minSize = defaultMinParallel
+	}
+	return t
+}
+
 // planChunks cuts data into chunks of about t.chunk bytes for parsing in
 // parallel, or returns nil when the file is small, there is one CPU, or
 // the file does things the chunker does not follow.
 func planChunks(data []byte, origin string, t parseTuning) []chunk {
+	t = t.withDefaults()
 	workers, size, minSize := t.workers, t.chunk, t.minSize
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	if size <= 0 {
-		size = defaultChunkSize
-	}
-	if minSize <= 0 {
-		minSize = defaultMinParallel
-	}
 	if workers < 2 || len(data) < minSize {
 		return nil
 	}
@@ -238,10 +244,7 @@ func parseChunk(data []byte, c chunk, file string, def *uint32, last bool) chunk
 // file order. It reports false at the first problem of any kind, as
 // feedSequential does.
 func feedParallel(b *Builder, data []byte, chunks []chunk, file string, maxRecords int, t parseTuning) bool {
-	workers := t.workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
+	workers := t.withDefaults().workers
 	results := make([]chan chunkResult, len(chunks))
 	for i := range results {
 		results[i] = make(chan chunkResult, 1)
