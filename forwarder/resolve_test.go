@@ -193,19 +193,25 @@ func TestPolicies(t *testing.T) {
 	}
 }
 
-func TestTruncatedRetriesOverTCP(t *testing.T) {
-	u := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+// truncatedOverUDP answers with TC over UDP and with n A records
+// (192.0.2.0, .1, …) over TCP.
+func truncatedOverUDP(n int) dns.HandlerFunc {
+	return func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(r)
 		if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
 			m.Truncated = true
 		} else {
-			for i := range 3 {
+			for i := range n {
 				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, byte(i))})
 			}
 		}
 		_ = w.WriteMsg(m)
-	})
+	}
+}
+
+func TestTruncatedRetriesOverTCP(t *testing.T) {
+	u := startUpstream(t, truncatedOverUDP(3))
 	f, _ := newTest(t, Config{Rules: defaultRule(u.addr)})
 	for i, name := range []string{"big.example.", "big2.example.", "big3.example."} {
 		r := resolve(t, f, query(name, dns.TypeA))
@@ -230,16 +236,7 @@ func TestTruncatedRetriesOverTCP(t *testing.T) {
 // with every other query: the TCP send must not write to it (miekg's
 // packer sets the OPT's extended rcode; -race caught it).
 func TestConcurrentTCPRetriesShareNothing(t *testing.T) {
-	u := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
-			m.Truncated = true
-		} else {
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1)})
-		}
-		_ = w.WriteMsg(m)
-	})
+	u := startUpstream(t, truncatedOverUDP(1))
 	f, _ := newTest(t, Config{Rules: defaultRule(u.addr)})
 	var wg sync.WaitGroup
 	for i := range 50 {
